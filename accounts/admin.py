@@ -1,0 +1,65 @@
+"""Back office for agency staff: find a customer by name, e-mail or phone."""
+
+from __future__ import annotations
+
+from django.contrib import admin
+from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
+from django.db.models import QuerySet
+from django.http import HttpRequest
+from django.utils.translation import gettext_lazy as _
+
+from .backends import normalize_identifier
+from .models import Agency, Subscriber, User
+
+
+class PhoneAwareSearchMixin:
+    """A clerk types a phone number as the customer says it: `20 000 001`.
+    Search for its E.164 form as well as for the raw text."""
+
+    phone_lookup = "phone"
+
+    def get_search_results(self, request: HttpRequest, queryset: QuerySet, search_term: str):  # type: ignore[override]
+        results, may_have_duplicates = super().get_search_results(request, queryset, search_term)  # type: ignore[misc]
+        normalized = normalize_identifier(search_term)
+        if normalized.startswith("+"):
+            results |= queryset.filter(**{self.phone_lookup: normalized})
+        return results, may_have_duplicates
+
+
+@admin.register(User)
+class UserAdmin(PhoneAwareSearchMixin, DjangoUserAdmin):
+    ordering = ["email"]
+    list_display = ["email", "phone", "first_name", "last_name", "is_staff", "agency"]
+    list_filter = ["is_staff", "is_superuser", "is_active", "agency", "groups"]
+    list_select_related = ["agency"]
+    search_fields = ["email", "phone", "first_name", "last_name"]
+    fieldsets = (
+        (None, {"fields": ("email", "phone", "password")}),
+        (_("Personal info"), {"fields": ("first_name", "last_name")}),
+        (_("Staff"), {"fields": ("agency", "is_active", "is_staff", "is_superuser", "groups", "user_permissions")}),
+        (_("Important dates"), {"fields": ("last_login", "date_joined")}),
+    )
+    add_fieldsets = ((None, {"classes": ("wide",), "fields": ("email", "phone", "password1", "password2")}),)
+    readonly_fields = ["last_login", "date_joined"]
+
+
+@admin.register(Agency)
+class AgencyAdmin(admin.ModelAdmin):
+    list_display = ["code", "name_fr", "name_ar", "city", "opening_hours"]
+    search_fields = ["code", "name_fr", "name_ar", "city"]
+    list_filter = ["city"]
+
+
+@admin.register(Subscriber)
+class SubscriberAdmin(PhoneAwareSearchMixin, admin.ModelAdmin):
+    phone_lookup = "user__phone"
+    list_display = ["full_name", "user", "phone", "agency", "preferred_language", "created_at"]
+    list_filter = ["agency", "preferred_language"]
+    list_select_related = ["user", "agency"]
+    search_fields = ["full_name", "national_id", "user__email", "user__phone", "accounts__number"]
+    raw_id_fields = ["user"]
+    readonly_fields = ["created_at"]
+
+    @admin.display(description=_("phone number"), ordering="user__phone")
+    def phone(self, obj: Subscriber) -> str:
+        return obj.user.phone or ""

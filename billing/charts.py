@@ -1,0 +1,78 @@
+"""The consumption chart, drawn server-side as SVG: no script, no CDN, and
+readable on a phone that has neither."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+from .selectors import ConsumptionPoint
+
+WIDTH, HEIGHT = 720, 240
+PAD_START, PAD_END, PAD_TOP, PAD_BOTTOM = 48, 8, 12, 28
+
+
+@dataclass(frozen=True)
+class Bar:
+    x: float
+    y: float
+    width: float
+    height: float
+    point: ConsumptionPoint
+    label: str  # month abbreviation under every third bar
+
+
+@dataclass(frozen=True)
+class Chart:
+    width: int
+    height: int
+    bars: list[Bar]
+    gridlines: list[tuple[float, Decimal]]  # (y, value)
+    axis_x: float  # where the value labels stand
+    axis_anchor: str
+    baseline_y: float
+
+
+def _nice_ceiling(value: Decimal) -> Decimal:
+    if value <= 0:
+        return Decimal(1)
+    magnitude = Decimal(10) ** (len(str(int(value))) - 1)
+    for step in (1, 2, 2.5, 5, 10):
+        ceiling = Decimal(str(step)) * magnitude
+        if ceiling >= value:
+            return ceiling
+    return value
+
+
+def bar_chart(points: list[ConsumptionPoint], *, rtl: bool, month_labels: list[str]) -> Chart:
+    """Bars oldest to newest, left to right, or right to left for Arabic."""
+    plot_width = WIDTH - PAD_START - PAD_END
+    plot_height = HEIGHT - PAD_TOP - PAD_BOTTOM
+    top = _nice_ceiling(max((p.quantity for p in points), default=Decimal(0)))
+    slot = plot_width / max(len(points), 1)
+    bars = []
+    for i, (point, month) in enumerate(zip(points, month_labels, strict=True)):
+        h = float(point.quantity / top) * plot_height
+        x = PAD_START + i * slot + slot * 0.15
+        if rtl:
+            x = WIDTH - x - slot * 0.7
+        bars.append(
+            Bar(
+                x=round(x, 1),
+                y=round(PAD_TOP + plot_height - h, 1),
+                width=round(slot * 0.7, 1),
+                height=round(h, 1),
+                point=point,
+                label=month if i % 3 == 0 else "",
+            )
+        )
+    gridlines = [(round(PAD_TOP + plot_height * (1 - f), 1), top * Decimal(str(f))) for f in (0, 0.5, 1)]
+    return Chart(
+        width=WIDTH,
+        height=HEIGHT,
+        bars=bars,
+        gridlines=gridlines,
+        axis_x=WIDTH - PAD_START + 6 if rtl else PAD_START - 6,
+        axis_anchor="start" if rtl else "end",
+        baseline_y=PAD_TOP + plot_height,
+    )

@@ -1,0 +1,318 @@
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+from django.db import models
+from django.db.models import F, Q
+from django.db.models.functions import Round
+from django.db.models.lookups import Exact
+from django.utils import translation
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
+
+from accounts.models import Subscriber
+
+from .numbers import format_account_number
+
+# Money columns hold up to 3 decimals, the largest ISO 4217 exponent we serve;
+# core.money.quantize() rounds each amount to its own currency before saving.
+MONEY = {"max_digits": 14, "decimal_places": 3}
+# Unit prices (per kWh, per GB) carry more precision; only totals are rounded.
+UNIT_PRICE = {"max_digits": 14, "decimal_places": 6}
+QUANTITY = {"max_digits": 14, "decimal_places": 3}
+
+
+def _is_zero(expression: models.Expression) -> Exact:
+    """`expression = 0` to the money columns' precision.
+
+    Exact on PostgreSQL's numeric; on SQLite, which stores decimals as floats,
+    the rounding keeps `0.1 + 0.2 = 0.3` true.
+    """
+    return Exact(Round(expression, MONEY["decimal_places"]), 0)
+
+
+class ServiceKind(models.TextChoices):
+    ELECTRICITY = "electricity", _("Electricity")
+    GAS = "gas", _("Gas")
+    WATER = "water", _("Water")
+    MOBILE = "mobile", _("Mobile")
+    FIXED_LINE = "fixed_line", _("Fixed line")
+    INTERNET = "internet", _("Internet")
+
+
+UTILITY_KINDS = (ServiceKind.ELECTRICITY, ServiceKind.GAS, ServiceKind.WATER)
+
+
+class Unit(models.TextChoices):
+    KWH = "kWh", pgettext_lazy("unit", "kWh")
+    M3 = "m3", pgettext_lazy("unit", "m³")
+    MINUTES = "min", pgettext_lazy("unit", "min")
+    SMS = "sms", pgettext_lazy("unit", "SMS")
+    GB = "GB", pgettext_lazy("unit", "GB")
+
+
+# What the consumption chart shows for each kind of service.
+PRIMARY_UNIT: dict[str, str] = {
+    ServiceKind.ELECTRICITY: Unit.KWH,
+    ServiceKind.GAS: Unit.M3,
+    ServiceKind.WATER: Unit.M3,
+    ServiceKind.MOBILE: Unit.GB,
+    ServiceKind.FIXED_LINE: Unit.MINUTES,
+    ServiceKind.INTERNET: Unit.GB,
+}
+
+
+class Plan(models.Model):
+    """A tariff: a monthly fee plus either consumption tiers or telecom allowances."""
+
+    code = models.CharField(_("code"), max_length=32, unique=True)
+    name_ar = models.CharField(_("name (Arabic)"), max_length=120)
+    name_fr = models.CharField(_("name (French)"), max_length=120)
+    name_en = models.CharField(_("name (English)"), max_length=120)
+    kind = models.CharField(_("kind"), max_length=16, choices=ServiceKind.choices)
+    monthly_fee = models.DecimalField(_("monthly fee"), **MONEY)
+    # Telecom allowances, with the price of what goes beyond them.
+    included_minutes = models.PositiveIntegerField(_("included minutes"), null=True, blank=True)
+    included_sms = models.PositiveIntegerField(_("included SMS"), null=True, blank=True)
+    included_data_gb = models.DecimalField(_("included data (GB)"), null=True, blank=True, **QUANTITY)
+    price_per_minute = models.DecimalField(_("price per extra minute"), null=True, blank=True, **UNIT_PRICE)
+    price_per_sms = models.DecimalField(_("price per extra SMS"), null=True, blank=True, **UNIT_PRICE)
+    price_per_gb = models.DecimalField(_("price per extra GB"), null=True, blank=True, **UNIT_PRICE)
+    is_active = models.BooleanField(_("offered"), default=True)
+
+    class Meta:
+        verbose_name = _("plan")
+        verbose_name_plural = _("plans")
+        ordering = ["kind", "monthly_fee", "code"]
+        constraints = [
+            models.CheckConstraint(condition=Q(monthly_fee__gte=0), name="plan_fee_not_negative"),
+            # A utility plan is priced by tiers only; allowances belong to telecom.
+            models.CheckConstraint(
+                condition=~Q(kind__in=UTILITY_KINDS)
+                | Q(included_minutes__isnull=True, included_sms__isnull=True, included_data_gb__isnull=True),
+                name="plan_utility_has_no_allowances",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.code} — {self.name_fr}"
+
+    @property
+    def name(self) -> str:
+        language = translation.get_language() or "fr"
+        return getattr(self, f"name_{language[:2]}", None) or self.name_fr
+
+    @property
+    def is_utility(self) -> bool:
+        return self.kind in UTILITY_KINDS
+
+    @property
+    def unit(self) -> str:
+        return PRIMARY_UNIT[self.kind]
+
+
+class PlanTier(models.Model):
+    """A progressive tranche: usage between the bounds is charged at its price."""
+
+    plan = models.ForeignKey(Plan, on_delete=models.CASCADE, related_name="tiers", verbose_name=_("plan"))
+    position = models.PositiveSmallIntegerField(_("position"))
+    from_quantity = models.DecimalField(_("from"), **QUANTITY)
+    to_quantity = models.DecimalField(_("up to"), null=True, blank=True, help_text=_("Empty: no upper bound."), **QUANTITY)
+    unit_price = models.DecimalField(_("unit price"), **UNIT_PRICE)
+
+    class Meta:
+        verbose_name = _("tier")
+        verbose_name_plural = _("tiers")
+        ordering = ["plan", "position"]
+        constraints = [
+            models.UniqueConstraint(fields=["plan", "position"], name="plantier_position_unique"),
+            models.CheckConstraint(
+                condition=Q(to_quantity__isnull=True) | Q(to_quantity__gt=F("from_quantity")),
+                name="plantier_bounds_ordered",
+            ),
+            models.CheckConstraint(condition=Q(unit_price__gte=0), name="plantier_price_not_negative"),
+        ]
+
+    def __str__(self) -> str:
+        upper = self.to_quantity if self.to_quantity is not None else "∞"
+        return f"{self.from_quantity}–{upper} @ {self.unit_price}"
+
+
+class ServiceAccount(models.Model):
+    """The contract for one meter or line: what the subscriber is billed on."""
+
+    class BillingMode(models.TextChoices):
+        POSTPAID = "postpaid", _("Postpaid")
+        PREPAID = "prepaid", _("Prepaid")
+
+    class Status(models.TextChoices):
+        ACTIVE = "active", _("Active")
+        SUSPENDED = "suspended", _("Suspended")
+        DISCONNECTED = "disconnected", _("Disconnected")
+        CLOSED = "closed", _("Closed")
+
+    # Ten digits, the last a Luhn check digit (billing.numbers).
+    number = models.CharField(_("account number"), max_length=10, unique=True)
+    subscriber = models.ForeignKey(
+        Subscriber, on_delete=models.PROTECT, related_name="accounts", verbose_name=_("subscriber")
+    )
+    kind = models.CharField(_("kind"), max_length=16, choices=ServiceKind.choices)
+    billing_mode = models.CharField(
+        _("billing mode"), max_length=8, choices=BillingMode.choices, default=BillingMode.POSTPAID
+    )
+    status = models.CharField(_("status"), max_length=16, choices=Status.choices, default=Status.ACTIVE)
+    plan = models.ForeignKey(Plan, on_delete=models.PROTECT, related_name="accounts", verbose_name=_("plan"))
+    meter_number = models.CharField(_("meter or line number"), max_length=32)
+    service_address = models.TextField(_("service address"))
+    opened_on = models.DateField(_("opened on"), default=dt.date.today)
+
+    class Meta:
+        verbose_name = _("service account")
+        verbose_name_plural = _("service accounts")
+        ordering = ["number"]
+        constraints = [
+            models.CheckConstraint(condition=Q(number__regex=r"^[0-9]{10}$"), name="account_number_ten_digits"),
+        ]
+
+    def __str__(self) -> str:
+        return self.display_number
+
+    @property
+    def display_number(self) -> str:
+        return format_account_number(self.number)
+
+    @property
+    def unit(self) -> str:
+        return PRIMARY_UNIT[self.kind]
+
+
+class Consumption(models.Model):
+    """Usage for one account, period and unit: a meter index or a usage count."""
+
+    account = models.ForeignKey(
+        ServiceAccount, on_delete=models.CASCADE, related_name="consumptions", verbose_name=_("account")
+    )
+    period = models.DateField(_("period"), help_text=_("First day of the month."))
+    unit = models.CharField(_("unit"), max_length=4, choices=Unit.choices)
+    quantity = models.DecimalField(_("quantity"), **QUANTITY)
+    # Cumulative meter reading at the end of the period; empty for telecom usage.
+    meter_index = models.DecimalField(_("meter index"), null=True, blank=True, **QUANTITY)
+
+    class Meta:
+        verbose_name = _("consumption")
+        verbose_name_plural = _("consumption")
+        ordering = ["account", "-period"]
+        constraints = [
+            models.UniqueConstraint(fields=["account", "period", "unit"], name="consumption_period_unique"),
+            models.CheckConstraint(condition=Q(quantity__gte=0), name="consumption_not_negative"),
+            models.CheckConstraint(condition=Q(period__day=1), name="consumption_period_first_day"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.account_id} {self.period:%Y-%m} {self.quantity} {self.unit}"
+
+
+class Bill(models.Model):
+    class Status(models.TextChoices):
+        ISSUED = "issued", _("Issued")
+        PARTIALLY_PAID = "partially_paid", _("Partially paid")
+        PAID = "paid", _("Paid")
+        OVERDUE = "overdue", _("Overdue")
+        CANCELLED = "cancelled", _("Cancelled")
+
+    OPEN_STATUSES = (Status.ISSUED, Status.PARTIALLY_PAID, Status.OVERDUE)
+
+    # Account number and period (0123456789-202611): unique by construction,
+    # and a clerk can tell from it whose bill it is.
+    number = models.CharField(_("bill number"), max_length=20, unique=True)
+    account = models.ForeignKey(
+        ServiceAccount, on_delete=models.PROTECT, related_name="bills", verbose_name=_("account")
+    )
+    period = models.DateField(_("period"), help_text=_("First day of the billed month."))
+    issue_date = models.DateField(_("issue date"))
+    due_date = models.DateField(_("due date"))
+    currency = models.CharField(_("currency"), max_length=3)
+    amount_lines = models.DecimalField(_("amount before tax"), **MONEY)
+    amount_tax = models.DecimalField(_("tax"), **MONEY)
+    amount_total = models.DecimalField(_("total"), **MONEY)
+    amount_paid = models.DecimalField(_("paid"), default=Decimal(0), **MONEY)
+    amount_due = models.DecimalField(_("amount due"), **MONEY)
+    status = models.CharField(_("status"), max_length=16, choices=Status.choices, default=Status.ISSUED)
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("bill")
+        verbose_name_plural = _("bills")
+        ordering = ["-period", "number"]
+        constraints = [
+            models.UniqueConstraint(fields=["account", "period"], name="bill_one_per_account_period"),
+            models.CheckConstraint(condition=Q(period__day=1), name="bill_period_first_day"),
+            models.CheckConstraint(condition=Q(due_date__gte=F("issue_date")), name="bill_due_after_issue"),
+            models.CheckConstraint(
+                condition=_is_zero(F("amount_total") - F("amount_lines") - F("amount_tax")),
+                name="bill_total_is_lines_plus_tax",
+            ),
+            models.CheckConstraint(
+                condition=_is_zero(F("amount_due") - F("amount_total") + F("amount_paid")),
+                name="bill_due_is_total_less_paid",
+            ),
+            models.CheckConstraint(
+                condition=Q(amount_paid__gte=0, amount_paid__lte=F("amount_total")), name="bill_paid_within_total"
+            ),
+            models.CheckConstraint(
+                condition=~Q(status="paid") | Q(amount_due=0), name="bill_paid_status_has_nothing_due"
+            ),
+        ]
+        indexes = [
+            # The overdue sweep and the agencies' overdue lists.
+            models.Index(fields=["status", "due_date"], name="bill_status_due_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return self.number
+
+    def is_open(self) -> bool:
+        return self.status in self.OPEN_STATUSES
+
+    def is_overdue(self, today: dt.date) -> bool:
+        return self.is_open() and self.amount_due > 0 and self.due_date < today
+
+    def set_amount_paid(self, amount_paid: Decimal) -> None:
+        """Move `amount_paid`, keeping `amount_due` and the status in step with it."""
+        self.amount_paid = amount_paid
+        self.amount_due = self.amount_total - amount_paid
+        if self.amount_due == 0:
+            self.status = self.Status.PAID
+        elif self.status != self.Status.OVERDUE:
+            self.status = self.Status.PARTIALLY_PAID if amount_paid > 0 else self.Status.ISSUED
+
+
+class BillLine(models.Model):
+    class Kind(models.TextChoices):
+        FIXED_FEE = "fixed_fee", _("Monthly fee")
+        CONSUMPTION = "consumption", _("Consumption")
+        OVERAGE = "overage", _("Beyond allowance")
+        FEE = "fee", _("Service fee")
+        ADJUSTMENT = "adjustment", _("Adjustment")
+
+    bill = models.ForeignKey(Bill, on_delete=models.CASCADE, related_name="lines", verbose_name=_("bill"))
+    position = models.PositiveSmallIntegerField(_("position"))
+    kind = models.CharField(_("kind"), max_length=16, choices=Kind.choices)
+    # Which tier of the plan a consumption line charges (1 = first tranche).
+    tier = models.PositiveSmallIntegerField(_("tier"), null=True, blank=True)
+    quantity = models.DecimalField(_("quantity"), null=True, blank=True, **QUANTITY)
+    unit = models.CharField(_("unit"), max_length=4, choices=Unit.choices, blank=True)
+    unit_price = models.DecimalField(_("unit price"), null=True, blank=True, **UNIT_PRICE)
+    amount = models.DecimalField(_("amount"), **MONEY)
+
+    class Meta:
+        verbose_name = _("bill line")
+        verbose_name_plural = _("bill lines")
+        ordering = ["bill", "position"]
+        constraints = [
+            models.UniqueConstraint(fields=["bill", "position"], name="billline_position_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.bill_id}#{self.position} {self.amount}"

@@ -1,0 +1,136 @@
+"""Writes for billing: opening accounts, issuing bills, the overdue sweep."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from accounts.models import Subscriber
+from core.exceptions import ApplicationError
+from core.models import sequence_next
+
+from .models import Bill, BillLine, Consumption, Plan, ServiceAccount
+from .numbers import account_number_from_serial
+from .tariffs import price_period, tax_on
+
+ACCOUNT_SEQUENCE = "account_number"
+
+
+class PlanKindMismatch(ApplicationError):
+    code = "plan_kind_mismatch"
+
+
+def account_numbers_reserve(*, count: int) -> list[str]:
+    return [account_number_from_serial(n) for n in sequence_next(ACCOUNT_SEQUENCE, count=count)]
+
+
+def account_open(
+    *,
+    subscriber: Subscriber,
+    plan: Plan,
+    meter_number: str,
+    service_address: str,
+    billing_mode: str = ServiceAccount.BillingMode.POSTPAID,
+    opened_on: dt.date | None = None,
+) -> ServiceAccount:
+    if not plan.is_active:
+        raise ApplicationError("This plan is no longer offered.", code="plan_retired")
+    (number,) = account_numbers_reserve(count=1)
+    return ServiceAccount.objects.create(
+        number=number,
+        subscriber=subscriber,
+        kind=plan.kind,
+        plan=plan,
+        billing_mode=billing_mode,
+        meter_number=meter_number,
+        service_address=service_address,
+        opened_on=opened_on or timezone.localdate(),
+    )
+
+
+def bill_build(
+    *,
+    account: ServiceAccount,
+    plan: Plan,
+    period: dt.date,
+    usage: Mapping[str, Decimal],
+    issue_date: dt.date,
+    currency: str | None = None,
+) -> tuple[Bill, list[BillLine]]:
+    """Price one month and return the unsaved bill with its lines.
+
+    Split from `bill_issue` so bulk writers (the demo seed, later the bill run)
+    share the exact pricing of a single issue.
+    """
+    currency = currency or settings.SELFCARE_CURRENCY
+    drafts = price_period(plan=plan, usage=usage, currency=currency)
+    amount_lines = sum((d.amount for d in drafts), Decimal(0))
+    amount_tax = tax_on(amount_lines=amount_lines, rate=Decimal(settings.SELFCARE_VAT_RATE), currency=currency)
+    total = amount_lines + amount_tax
+    bill = Bill(
+        number=f"{account.number}-{period:%Y%m}",
+        account=account,
+        period=period,
+        issue_date=issue_date,
+        due_date=issue_date + dt.timedelta(days=settings.SELFCARE_PAYMENT_TERM_DAYS),
+        currency=currency,
+        amount_lines=amount_lines,
+        amount_tax=amount_tax,
+        amount_total=total,
+        amount_paid=Decimal(0),
+        amount_due=total,
+        status=Bill.Status.ISSUED,
+    )
+    lines = [
+        BillLine(
+            bill=bill,
+            position=position,
+            kind=d.kind,
+            tier=d.tier,
+            quantity=d.quantity,
+            unit=d.unit,
+            unit_price=d.unit_price,
+            amount=d.amount,
+        )
+        for position, d in enumerate(drafts, start=1)
+    ]
+    return bill, lines
+
+
+def bill_issue(*, account: ServiceAccount, period: dt.date, issue_date: dt.date | None = None) -> Bill:
+    """Issue the bill of `account` for `period`; issuing it again returns the same bill.
+
+    The (account, period) unique constraint, not a prior lookup, is what makes
+    two concurrent runs end with one bill.
+    """
+    period = period.replace(day=1)
+    existing = Bill.objects.filter(account=account, period=period).first()
+    if existing:
+        return existing
+    usage = {
+        c.unit: c.quantity for c in Consumption.objects.filter(account=account, period=period)
+    }
+    plan = Plan.objects.prefetch_related("tiers").get(pk=account.plan_id)
+    bill, lines = bill_build(
+        account=account, plan=plan, period=period, usage=usage, issue_date=issue_date or timezone.localdate()
+    )
+    try:
+        with transaction.atomic():
+            bill.save()
+            BillLine.objects.bulk_create(lines)
+    except IntegrityError:
+        return Bill.objects.get(account=account, period=period)
+    return bill
+
+
+def bills_flag_overdue(*, today: dt.date | None = None) -> int:
+    """Mark open bills past their due date as overdue; returns how many changed."""
+    today = today or timezone.localdate()
+    return Bill.objects.filter(
+        status__in=[Bill.Status.ISSUED, Bill.Status.PARTIALLY_PAID], due_date__lt=today, amount_due__gt=0
+    ).update(status=Bill.Status.OVERDUE)

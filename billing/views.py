@@ -1,0 +1,120 @@
+"""Subscriber pages. Each view parses input, calls a selector, renders; a
+subscriber asking for somebody else's account or bill gets a 404."""
+
+from __future__ import annotations
+
+from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, render
+from django.utils import timezone
+from django.utils.formats import date_format
+from django.utils.translation import get_language_bidi
+
+from accounts.models import Subscriber
+
+from . import selectors
+from .charts import bar_chart
+from .forms import BillFilterForm
+from .models import Bill, ServiceAccount
+
+BILLS_PER_PAGE = 12
+
+
+def _subscriber(request: HttpRequest) -> Subscriber:
+    """Staff without a subscriber profile have no portal pages: 404, not 500."""
+    try:
+        return request.user.subscriber  # type: ignore[union-attr]
+    except Subscriber.DoesNotExist:
+        raise Http404("No subscriber profile") from None
+
+
+def _account(request: HttpRequest, number: str) -> ServiceAccount:
+    subscriber = _subscriber(request)
+    return get_object_or_404(selectors.accounts_of(subscriber=subscriber).select_related("plan"), number=number)
+
+
+@login_required
+def dashboard(request: HttpRequest) -> HttpResponse:
+    subscriber = _subscriber(request)
+    today = timezone.localdate()
+    accounts = list(selectors.account_list_for_dashboard(subscriber=subscriber, today=today))
+    return render(
+        request,
+        "billing/dashboard.html",
+        {
+            "subscriber": subscriber,
+            "accounts": accounts,
+            "overdue_total": sum(a.overdue_count for a in accounts),
+            "today": today,
+        },
+    )
+
+
+@login_required
+def bill_list(request: HttpRequest) -> HttpResponse:
+    subscriber = _subscriber(request)
+    accounts = list(selectors.accounts_of(subscriber=subscriber).order_by("number").values_list("number", "kind"))
+    form = BillFilterForm(
+        request.GET or None,
+        accounts=[(number, ServiceAccount(number=number).display_number) for number, _ in accounts],
+        years=selectors.bill_years(subscriber=subscriber),
+    )
+    filters = form.cleaned_data if form.is_valid() else {}
+    bills = selectors.bill_list(
+        subscriber=subscriber,
+        account_number=filters.get("account") or None,
+        status=filters.get("status") or None,
+        year=filters.get("year"),
+        today=timezone.localdate(),
+    )
+    page = Paginator(bills, BILLS_PER_PAGE).get_page(request.GET.get("page"))
+    query = request.GET.copy()
+    query.pop("page", None)
+    return render(
+        request,
+        "billing/bill_list.html",
+        {"form": form, "page": page, "query": query.urlencode(), "today": timezone.localdate()},
+    )
+
+
+@login_required
+def bill_detail(request: HttpRequest, number: str) -> HttpResponse:
+    subscriber = _subscriber(request)
+    try:
+        bill = selectors.bill_get(subscriber=subscriber, number=number)
+    except Bill.DoesNotExist:
+        raise Http404("No such bill") from None
+    today = timezone.localdate()
+    return render(
+        request,
+        "billing/bill_detail.html",
+        {"bill": bill, "lines": bill.lines.all(), "is_overdue": bill.is_overdue(today), "today": today},
+    )
+
+
+@login_required
+def consumption(request: HttpRequest, number: str) -> HttpResponse:
+    account = _account(request, number)
+    points = selectors.consumption_history(account=account, periods=24)
+    chart = bar_chart(
+        points,
+        rtl=get_language_bidi(),
+        month_labels=[date_format(p.period, "M y") for p in points],
+    )
+    return render(
+        request,
+        "billing/consumption.html",
+        {"account": account, "points": list(reversed(points)), "chart": chart},
+    )
+
+
+@login_required
+def plan(request: HttpRequest, number: str) -> HttpResponse:
+    account = _account(request, number)
+    plans = list(selectors.plans_for_kind(kind=account.kind))
+    current = next((p for p in plans if p.pk == account.plan_id), None)
+    if current is None:
+        # A retired plan is still the account's plan: show it, not among the offers.
+        current = selectors.Plan.objects.prefetch_related("tiers").get(pk=account.plan_id)
+    return render(request, "billing/plan.html", {"account": account, "current": current, "plans": plans})

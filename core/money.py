@@ -1,0 +1,105 @@
+"""Money helpers: the one place where amounts are quantized and formatted.
+
+Amounts are `Decimal`s beside a currency code. Every stored amount is quantized
+to its currency's ISO 4217 minor-unit exponent (TND 3, MAD 2, XOF 0); unit prices
+may carry more decimals, and a total is quantized once, at the end.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Sequence
+from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal
+from functools import lru_cache
+
+from babel import Locale, UnknownLocaleError
+from babel.numbers import NumberPattern
+from django.conf import settings
+from django.utils import translation
+
+# ISO 4217 minor units for the currencies of the operators we serve. Kept
+# explicit rather than taken from CLDR, whose "cash" digits differ for some.
+ISO_4217_EXPONENTS: dict[str, int] = {
+    "AED": 2, "BHD": 3, "DZD": 2, "EGP": 2, "EUR": 2, "GNF": 0, "IQD": 3,
+    "JOD": 3, "KMF": 0, "KWD": 3, "LYD": 3, "MAD": 2, "MRU": 2, "OMR": 3,
+    "QAR": 2, "SAR": 2, "TND": 3, "USD": 2, "XAF": 0, "XOF": 0,
+}  # fmt: skip
+
+
+class UnknownCurrency(ValueError):
+    pass
+
+
+def currency_exponent(currency: str) -> int:
+    try:
+        return ISO_4217_EXPONENTS[currency]
+    except KeyError:
+        raise UnknownCurrency(f"Unsupported currency {currency!r}") from None
+
+
+def minor_unit(currency: str) -> Decimal:
+    """The smallest amount in `currency`: 0.001 TND, 0.01 MAD, 1 XOF."""
+    return Decimal(1).scaleb(-currency_exponent(currency))
+
+
+def quantize(amount: Decimal | int | str, currency: str) -> Decimal:
+    """Round half up to the currency's minor unit. Floats are refused."""
+    if isinstance(amount, float):
+        raise TypeError("Money is never a float; pass a Decimal or a string.")
+    return Decimal(amount).quantize(minor_unit(currency), rounding=ROUND_HALF_UP)
+
+
+def allocate(total: Decimal, weights: Sequence[Decimal | int], currency: str) -> list[Decimal]:
+    """Split `total` in proportion to `weights` without creating or losing a minor unit.
+
+    Largest-remainder method: every share is rounded down to the minor unit, then
+    the units left over go one each to the shares with the largest remainders
+    (earliest first on ties), so the shares always sum to exactly `total`.
+    """
+    total = quantize(total, currency)
+    weights = [Decimal(w) for w in weights]
+    if not weights:
+        raise ValueError("allocate() needs at least one weight")
+    if any(w < 0 for w in weights):
+        raise ValueError("weights cannot be negative")
+    weight_sum = sum(weights)
+    if weight_sum == 0:
+        raise ValueError("weights cannot all be zero")
+    unit = minor_unit(currency)
+    exact = [total * w / weight_sum for w in weights]
+    shares = [e.quantize(unit, rounding=ROUND_DOWN) for e in exact]
+    left_over = int((total - sum(shares)) / unit)
+    step = unit if left_over >= 0 else -unit
+    order = sorted(range(len(weights)), key=lambda i: (-(abs(exact[i] - shares[i])), i))
+    for i in order[: abs(left_over)]:
+        shares[i] += step
+    return shares
+
+
+def operator_currency() -> str:
+    return settings.SELFCARE_CURRENCY
+
+
+@lru_cache(maxsize=32)
+def _money_pattern(locale_name: str, digits: int) -> tuple[Locale, NumberPattern]:
+    try:
+        locale = Locale.parse(locale_name)
+    except (UnknownLocaleError, ValueError):
+        # No CLDR data for this pair (en_TN): the bare language's conventions.
+        locale = Locale.parse(locale_name.split("_")[0])
+    # The locale's own pattern (symbol placement, separators), with the fraction
+    # digits forced to ISO 4217's: CLDR disagrees for a few (IQD).
+    pattern = copy.copy(locale.currency_formats["standard"])
+    pattern.frac_prec = (digits, digits)
+    return locale, pattern
+
+
+def format_money(amount: Decimal | None, currency: str, language: str | None = None) -> str:
+    """`1 234,567 DT` in French, `‏1.234,567 د.ت.‏` in Arabic, per CLDR."""
+    if amount is None:
+        return ""
+    language = (language or translation.get_language() or settings.LANGUAGE_CODE)[:2]
+    locale, pattern = _money_pattern(
+        f"{language}_{settings.SELFCARE_PHONE_REGION}", currency_exponent(currency)
+    )
+    return pattern.apply(quantize(amount, currency), locale, currency=currency, currency_digits=False)

@@ -1,0 +1,24 @@
+from __future__ import annotations
+
+from django.conf.urls.i18n import i18n_patterns
+from django.contrib import admin
+from django.urls import include, path
+from django.views.generic import RedirectView
+
+from accounts import views as account_views
+
+admin.site.site_header = "Selfcare"
+admin.site.site_title = "Selfcare back office"
+admin.site.index_title = "Agency back office"
+
+urlpatterns = [
+    # Language switch lives outside the prefixes so it can change the prefix.
+    path("i18n/setlang/", account_views.set_language, name="set_language"),
+]
+
+urlpatterns += i18n_patterns(
+    path("", RedirectView.as_view(pattern_name="billing:dashboard"), name="home"),
+    path("admin/", admin.site.urls),
+    path("", include("accounts.urls")),
+    path("", include("billing.urls")),
+)

@@ -1,0 +1,9 @@
+"""WSGI entry point, for gunicorn in production and in the benchmarks."""
+
+import os
+
+from django.core.wsgi import get_wsgi_application
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "selfcare.settings")
+
+application = get_wsgi_application()
