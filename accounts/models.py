@@ -100,9 +100,7 @@ class Agency(models.Model):
 class Subscriber(models.Model):
     """A customer of the operator, who may hold several service accounts."""
 
-    user = models.OneToOneField(
-        User, verbose_name=_("user"), on_delete=models.CASCADE, related_name="subscriber"
-    )
+    user = models.OneToOneField(User, verbose_name=_("user"), on_delete=models.CASCADE, related_name="subscriber")
     full_name = models.CharField(_("full name"), max_length=160)
     national_id = models.CharField(_("national id"), max_length=32, null=True, blank=True)
     preferred_language = models.CharField(

@@ -50,7 +50,13 @@ class ServiceAccountAdmin(AccountNumberSearchMixin, admin.ModelAdmin):
     list_display = ["display_number", "subscriber", "kind", "billing_mode", "status", "plan", "agency"]
     list_filter = ["kind", "status", "billing_mode", "subscriber__agency"]
     list_select_related = ["subscriber", "subscriber__agency", "plan"]
-    search_fields = ["number", "meter_number", "subscriber__full_name", "subscriber__user__phone", "subscriber__user__email"]
+    search_fields = [
+        "number",
+        "meter_number",
+        "subscriber__full_name",
+        "subscriber__user__phone",
+        "subscriber__user__email",
+    ]
     raw_id_fields = ["subscriber"]
     readonly_fields = ["number"]
 

@@ -118,7 +118,9 @@ class PlanTier(models.Model):
     plan = models.ForeignKey(Plan, on_delete=models.CASCADE, related_name="tiers", verbose_name=_("plan"))
     position = models.PositiveSmallIntegerField(_("position"))
     from_quantity = models.DecimalField(_("from"), **QUANTITY)
-    to_quantity = models.DecimalField(_("up to"), null=True, blank=True, help_text=_("Empty: no upper bound."), **QUANTITY)
+    to_quantity = models.DecimalField(
+        _("up to"), null=True, blank=True, help_text=_("Empty: no upper bound."), **QUANTITY
+    )
     unit_price = models.DecimalField(_("unit price"), **UNIT_PRICE)
 
     class Meta:

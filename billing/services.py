@@ -112,9 +112,7 @@ def bill_issue(*, account: ServiceAccount, period: dt.date, issue_date: dt.date 
     existing = Bill.objects.filter(account=account, period=period).first()
     if existing:
         return existing
-    usage = {
-        c.unit: c.quantity for c in Consumption.objects.filter(account=account, period=period)
-    }
+    usage = {c.unit: c.quantity for c in Consumption.objects.filter(account=account, period=period)}
     plan = Plan.objects.prefetch_related("tiers").get(pk=account.plan_id)
     bill, lines = bill_build(
         account=account, plan=plan, period=period, usage=usage, issue_date=issue_date or timezone.localdate()

@@ -99,7 +99,5 @@ def format_money(amount: Decimal | None, currency: str, language: str | None = N
     if amount is None:
         return ""
     language = (language or translation.get_language() or settings.LANGUAGE_CODE)[:2]
-    locale, pattern = _money_pattern(
-        f"{language}_{settings.SELFCARE_PHONE_REGION}", currency_exponent(currency)
-    )
+    locale, pattern = _money_pattern(f"{language}_{settings.SELFCARE_PHONE_REGION}", currency_exponent(currency))
     return pattern.apply(quantize(amount, currency), locale, currency=currency, currency_digits=False)
