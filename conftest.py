@@ -13,6 +13,15 @@ from accounts.tests.factories import PASSWORD, AgencyFactory, SubscriberFactory,
 from billing.demo import _clerk_group
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    from django.conf import settings
+
+    # SQLite proves nothing about locks, constraints under concurrency or
+    # numeric precision: the suite runs on PostgreSQL, as `make test` sets up.
+    if settings.DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
+        raise pytest.UsageError("The tests run on PostgreSQL: use `make test`, or set DATABASE_URL.")
+
+
 @pytest.fixture(autouse=True)
 def _plain_static_storage(settings) -> None:
     # Tests render pages without running collectstatic.

@@ -13,6 +13,7 @@ from billing.numbers import account_number_from_serial
 class PlanFactory(factory.django.DjangoModelFactory):
     class Meta:
         model = Plan
+        skip_postgeneration_save = True
 
     code = factory.Sequence(lambda n: f"PLAN-{n}")
     name_ar = "منزلي"

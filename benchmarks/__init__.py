@@ -1,0 +1,1 @@
+"""Benchmarks: commands that measure a thing and its baseline in one run."""

@@ -1,0 +1,176 @@
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+import pytest
+from django.test import Client
+from django.urls import reverse
+from django.utils import timezone
+
+from accounts.models import Subscriber
+from billing.models import Bill, Consumption, Unit
+
+from .factories import BillFactory, ServiceAccountFactory
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def alice_bill(subscriber: Subscriber) -> Bill:
+    return BillFactory(account=ServiceAccountFactory(subscriber=subscriber))
+
+
+@pytest.fixture
+def bob_bill(other_subscriber: Subscriber) -> Bill:
+    return BillFactory(account=ServiceAccountFactory(subscriber=other_subscriber))
+
+
+def _pages(bill: Bill) -> list[str]:
+    number = bill.account.number
+    return [
+        reverse("billing:dashboard"),
+        reverse("billing:bill_list"),
+        reverse("billing:bill_detail", args=[bill.number]),
+        reverse("billing:consumption", args=[number]),
+        reverse("billing:plan", args=[number]),
+    ]
+
+
+def test_every_page_sends_anonymous_visitors_to_login(client: Client, alice_bill: Bill) -> None:
+    for url in _pages(alice_bill):
+        response = client.get(url)
+        assert response.status_code == 302, url
+        assert response["Location"].startswith(reverse("accounts:login"))
+
+
+def test_bob_gets_404_for_alices_bill_and_accounts(client: Client, alice_bill: Bill, other_subscriber) -> None:
+    client.force_login(other_subscriber.user)
+    for url in _pages(alice_bill)[2:]:
+        assert client.get(url).status_code == 404, url
+
+
+def test_bob_sees_nothing_of_alice_in_his_lists(client: Client, alice_bill: Bill, bob_bill: Bill) -> None:
+    client.force_login(bob_bill.account.subscriber.user)
+    for url in _pages(alice_bill)[:2]:
+        body = client.get(url).content.decode()
+        assert alice_bill.account.display_number not in body
+        assert bob_bill.account.display_number in body
+    # Filtering on Alice's account number is ignored, not an oracle.
+    body = client.get(reverse("billing:bill_list"), {"account": alice_bill.account.number}).content.decode()
+    assert alice_bill.account.display_number not in body
+
+
+def test_staff_without_a_subscriber_profile_get_404_not_500(client: Client, clerk) -> None:
+    client.force_login(clerk)
+    assert client.get(reverse("billing:dashboard")).status_code == 404
+
+
+def test_dashboard_shows_amount_due_next_due_date_and_overdue_warning(
+    subscriber_client: Client, subscriber: Subscriber
+) -> None:
+    account = ServiceAccountFactory(subscriber=subscriber)
+    today = timezone.localdate()
+    BillFactory(
+        account=account, period=dt.date(2020, 1, 1), issue_date=today - dt.timedelta(days=60),
+        due_date=today - dt.timedelta(days=40), status=Bill.Status.OVERDUE,
+    )  # fmt: skip
+    BillFactory(
+        account=account, period=dt.date(2020, 2, 1), issue_date=today - dt.timedelta(days=2),
+        due_date=today + dt.timedelta(days=18),
+    )  # fmt: skip
+
+    response = subscriber_client.get("/fr/dashboard/")
+
+    body = response.content.decode()
+    [row] = response.context["accounts"]
+    assert row.amount_due == Decimal("119.000")
+    assert row.next_due_date == today - dt.timedelta(days=40)
+    assert row.overdue_count == 1
+    assert "119,000" in body  # French decimal comma, three TND decimals
+    assert 'role="alert"' in body
+    assert f"{account.number}-202002" in body  # link to the last bill
+
+
+def test_bill_list_filters_by_account_status_and_year(subscriber_client: Client, subscriber: Subscriber) -> None:
+    first = ServiceAccountFactory(subscriber=subscriber)
+    second = ServiceAccountFactory(subscriber=subscriber)
+    BillFactory(account=first, period=dt.date(2025, 3, 1))
+    BillFactory(account=first, period=dt.date(2026, 3, 1), status=Bill.Status.PAID, amount_paid=Decimal("59.500"), amount_due=0)
+    BillFactory(account=second, period=dt.date(2026, 3, 1))
+
+    def numbers(**params) -> set[str]:
+        page = subscriber_client.get(reverse("billing:bill_list"), params).context["page"]
+        return {bill.number for bill in page}
+
+    assert len(numbers()) == 3
+    assert numbers(account=first.number) == {f"{first.number}-202503", f"{first.number}-202603"}
+    assert numbers(status="paid") == {f"{first.number}-202603"}
+    assert numbers(year="2025") == {f"{first.number}-202503"}
+    # Nonsense filters are dropped, never a 500.
+    assert subscriber_client.get(reverse("billing:bill_list"), {"year": "abc", "status": "x", "page": "-3"}).status_code == 200
+
+
+def test_bill_list_paginates_twelve_bills_a_page(subscriber_client: Client, subscriber: Subscriber) -> None:
+    account = ServiceAccountFactory(subscriber=subscriber)
+    for month in range(1, 13):
+        BillFactory(account=account, period=dt.date(2024, month, 1))
+        BillFactory(account=account, period=dt.date(2025, month, 1))
+    first = subscriber_client.get(reverse("billing:bill_list")).context["page"]
+    second = subscriber_client.get(reverse("billing:bill_list"), {"page": 2}).context["page"]
+    assert len(first) == len(second) == 12
+    assert first[0].period == dt.date(2025, 12, 1)  # newest first
+    assert second[-1].period == dt.date(2024, 1, 1)
+
+
+def test_bill_detail_shows_lines_and_amounts_in_arabic(subscriber_client: Client, alice_bill: Bill) -> None:
+    alice_bill.lines.create(position=1, kind="fixed_fee", amount=Decimal("50.000"))
+    response = subscriber_client.get(f"/ar/bills/{alice_bill.number}/")
+    body = response.content.decode()
+    assert 'dir="rtl"' in body and 'lang="ar"' in body
+    assert "59,500" in body and "د.ت." in body
+
+
+def test_consumption_page_draws_24_months_with_the_year_before(subscriber_client: Client, subscriber) -> None:
+    account = ServiceAccountFactory(subscriber=subscriber)
+    Consumption.objects.bulk_create(
+        Consumption(account=account, period=dt.date(2020 + m // 12, m % 12 + 1, 1), unit=Unit.KWH, quantity=100 + m)
+        for m in range(36)
+    )
+    response = subscriber_client.get(reverse("billing:consumption", args=[account.number]))
+    points = response.context["points"]
+    assert len(points) == 24
+    newest = points[0]
+    assert newest.period == dt.date(2022, 12, 1)
+    assert newest.quantity == 135 and newest.year_before == 123
+    assert newest.change_percent == Decimal("9.8")
+    assert response.content.decode().count('class="bar"') == 24
+
+
+def test_plan_page_lists_the_plans_of_the_accounts_kind(subscriber_client: Client, subscriber) -> None:
+    account = ServiceAccountFactory(subscriber=subscriber)
+    other = ServiceAccountFactory(kind="water")
+    response = subscriber_client.get(reverse("billing:plan", args=[account.number]))
+    assert response.context["current"] == account.plan
+    assert account.plan in response.context["plans"]
+    assert other.plan not in response.context["plans"]
+
+
+def test_language_switch_is_remembered_and_refuses_a_forged_post(csrf_client: Client, subscriber) -> None:
+    # A post without the CSRF token is refused...
+    assert csrf_client.post("/i18n/setlang/", {"language": "ar", "next": "/fr/bills/"}).status_code == 403
+    # ...and with it, the switch lands on the same page in Arabic and is stored.
+    csrf_client.get("/fr/dashboard/")
+    token = csrf_client.cookies["csrftoken"].value
+    response = csrf_client.post(
+        "/i18n/setlang/", {"language": "ar", "next": "/fr/bills/", "csrfmiddlewaretoken": token}
+    )
+    assert response.status_code == 302 and response["Location"] == "/ar/bills/"
+    assert csrf_client.cookies["django_language"].value == "ar"
+    subscriber.refresh_from_db()
+    assert subscriber.preferred_language == "ar"
+
+
+def test_logout_needs_a_post_with_a_csrf_token(csrf_client: Client) -> None:
+    assert csrf_client.post("/fr/logout/").status_code == 403
+    assert csrf_client.get("/fr/dashboard/").status_code == 200  # still logged in
