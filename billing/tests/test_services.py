@@ -54,7 +54,7 @@ def test_concurrent_issues_of_one_period_make_one_bill() -> None:
         try:
             barrier.wait()
             results.append(bill_issue(account=account, period=dt.date(2026, 9, 1)).pk)
-        except BaseException as exc:  # noqa: BLE001 - reported below
+        except BaseException as exc:
             errors.append(exc)
         finally:
             connection.close()
@@ -83,7 +83,7 @@ def test_concurrent_account_openings_never_share_a_number() -> None:
         try:
             barrier.wait()
             account_open(subscriber=subscriber, plan=plan, meter_number="M1", service_address="Tunis")
-        except BaseException as exc:  # noqa: BLE001
+        except BaseException as exc:
             errors.append(exc)
         finally:
             connection.close()

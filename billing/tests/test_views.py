@@ -96,7 +96,9 @@ def test_bill_list_filters_by_account_status_and_year(subscriber_client: Client,
     first = ServiceAccountFactory(subscriber=subscriber)
     second = ServiceAccountFactory(subscriber=subscriber)
     BillFactory(account=first, period=dt.date(2025, 3, 1))
-    BillFactory(account=first, period=dt.date(2026, 3, 1), status=Bill.Status.PAID, amount_paid=Decimal("59.500"), amount_due=0)
+    BillFactory(
+        account=first, period=dt.date(2026, 3, 1), status=Bill.Status.PAID, amount_paid=Decimal("59.500"), amount_due=0
+    )
     BillFactory(account=second, period=dt.date(2026, 3, 1))
 
     def numbers(**params) -> set[str]:
@@ -108,7 +110,10 @@ def test_bill_list_filters_by_account_status_and_year(subscriber_client: Client,
     assert numbers(status="paid") == {f"{first.number}-202603"}
     assert numbers(year="2025") == {f"{first.number}-202503"}
     # Nonsense filters are dropped, never a 500.
-    assert subscriber_client.get(reverse("billing:bill_list"), {"year": "abc", "status": "x", "page": "-3"}).status_code == 200
+    assert (
+        subscriber_client.get(reverse("billing:bill_list"), {"year": "abc", "status": "x", "page": "-3"}).status_code
+        == 200
+    )
 
 
 def test_bill_list_paginates_twelve_bills_a_page(subscriber_client: Client, subscriber: Subscriber) -> None:

@@ -9,7 +9,9 @@ from hypothesis import strategies as st
 from core.money import ISO_4217_EXPONENTS, UnknownCurrency, allocate, format_money, minor_unit, quantize
 
 currencies = st.sampled_from(sorted(ISO_4217_EXPONENTS))
-amounts = st.decimals(min_value=Decimal("-1e9"), max_value=Decimal("1e9"), allow_nan=False, allow_infinity=False, places=6)
+amounts = st.decimals(
+    min_value=Decimal("-1e9"), max_value=Decimal("1e9"), allow_nan=False, allow_infinity=False, places=6
+)
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,49 @@
+from __future__ import annotations
+
+import pytest
+from django.core.management import call_command
+from django.test import Client
+from django.utils import timezone
+
+from accounts.models import User
+from billing.demo import DEMO_PASSWORD, DEMO_SUBSCRIBER_EMAIL, demo_seed
+from billing.models import Bill, ServiceAccount
+from billing.selectors import account_list_for_dashboard
+
+pytestmark = pytest.mark.django_db
+
+
+def test_seeding_twice_adds_nothing_the_second_time(capsys) -> None:
+    call_command("seed_demo", subscribers=20, months=13)
+    counts = (User.objects.count(), ServiceAccount.objects.count(), Bill.objects.count())
+    call_command("seed_demo", subscribers=20, months=13)
+    assert (User.objects.count(), ServiceAccount.objects.count(), Bill.objects.count()) == counts
+    out = capsys.readouterr().out
+    assert "already present" in out and "subscriber@example.com" in out and "clerk@example.com" in out
+
+
+def test_the_demo_subscriber_has_several_accounts_and_exactly_one_overdue_bill() -> None:
+    demo_seed(subscribers=10, months=36)
+    user = User.objects.get(email=DEMO_SUBSCRIBER_EMAIL)
+    assert user.phone == "+21620000001"
+    rows = list(account_list_for_dashboard(subscriber=user.subscriber, today=timezone.localdate()))
+    assert len(rows) >= 3
+    assert sum(row.overdue_count for row in rows) == 1
+    assert Bill.objects.filter(account__subscriber=user.subscriber).count() == 36 * len(rows)
+
+
+def test_the_demo_logins_work() -> None:
+    demo_seed(subscribers=3, months=2)
+    response = Client().post("/fr/login/", {"username": "+21620000001", "password": DEMO_PASSWORD})
+    assert response["Location"] == "/fr/dashboard/"
+    for staff in ("clerk@example.com", "admin@example.com"):
+        c = Client()
+        assert c.post("/fr/admin/login/", {"username": staff, "password": DEMO_PASSWORD}).status_code == 302
+        assert c.get("/fr/admin/billing/bill/").status_code == 200, staff
+
+
+def test_the_seed_mixes_paid_partially_paid_and_overdue_bills() -> None:
+    demo_seed(subscribers=60, months=36)
+    statuses = set(Bill.objects.values_list("status", flat=True))
+    assert {Bill.Status.PAID, Bill.Status.PARTIALLY_PAID, Bill.Status.OVERDUE, Bill.Status.ISSUED} <= statuses
+    assert ServiceAccount.objects.values("kind").distinct().count() >= 4
