@@ -37,7 +37,7 @@ def one_of_each(subscriber, clerk) -> dict:
 
 def test_every_model_admin_has_a_working_changelist_and_change_page(admin_client_: Client, one_of_each: dict) -> None:
     checked = 0
-    for model, model_admin in admin.site._registry.items():
+    for model in admin.site._registry:
         meta = model._meta
         changelist = reverse(f"admin:{meta.app_label}_{meta.model_name}_changelist")
         assert admin_client_.get(changelist).status_code == 200, changelist
