@@ -8,6 +8,7 @@ from django.test import Client
 from django.urls import reverse
 
 from billing.tests.factories import BillFactory, ConsumptionFactory, ServiceAccountFactory
+from core.models import Sequence
 
 pytestmark = pytest.mark.django_db
 
@@ -32,6 +33,7 @@ def one_of_each(subscriber, clerk) -> dict:
         "consumption": ConsumptionFactory(account=account),
         "bill": bill,
         "group": clerk.groups.first(),
+        "sequence": Sequence.objects.get_or_create(name="account_number")[0],
     }
 
 
