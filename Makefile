@@ -40,7 +40,7 @@ format: $(VENV)/.installed-dev
 
 # Needs gettext; the compiled catalogues are committed so `make run` does not.
 messages: $(VENV)/.installed-dev
-	$(PY) manage.py makemessages -l ar -l fr --no-obsolete --ignore=.venv --ignore=benchmarks
+	$(PY) manage.py makemessages -l ar -l fr --no-obsolete --ignore=.venv --ignore=benchmarks --ignore=staticfiles
 	$(PY) manage.py compilemessages --ignore=.venv
 
 bench-portal: $(VENV)/.installed-dev

@@ -111,6 +111,10 @@ class Plan(models.Model):
     def unit(self) -> str:
         return PRIMARY_UNIT[self.kind]
 
+    @property
+    def unit_label(self) -> str:
+        return Unit(self.unit).label
+
 
 class PlanTier(models.Model):
     """A progressive tranche: usage between the bounds is charged at its price."""
@@ -187,6 +191,10 @@ class ServiceAccount(models.Model):
     @property
     def unit(self) -> str:
         return PRIMARY_UNIT[self.kind]
+
+    @property
+    def unit_label(self) -> str:
+        return Unit(self.unit).label
 
 
 class Consumption(models.Model):

@@ -3,15 +3,16 @@ subscriber asking for somebody else's account or bill gets a 404."""
 
 from __future__ import annotations
 
+from babel.dates import format_date
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.utils import timezone
-from django.utils.formats import date_format
 from django.utils.translation import get_language_bidi
 
 from accounts.models import Subscriber
+from core.money import babel_locale
 
 from . import selectors
 from .charts import bar_chart
@@ -100,7 +101,8 @@ def consumption(request: HttpRequest, number: str) -> HttpResponse:
     chart = bar_chart(
         points,
         rtl=get_language_bidi(),
-        month_labels=[date_format(p.period, "M y") for p in points],
+        # CLDR's short months ("juil. 25"), clearer than Django's ("Jui 25").
+        month_labels=[format_date(p.period, "MMM yy", locale=babel_locale()) for p in points],
     )
     return render(
         request,

@@ -13,7 +13,7 @@ from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal
 from functools import lru_cache
 
 from babel import Locale, UnknownLocaleError
-from babel.numbers import NumberPattern
+from babel.numbers import NumberPattern, format_decimal
 from django.conf import settings
 from django.utils import translation
 
@@ -80,24 +80,51 @@ def operator_currency() -> str:
     return settings.SELFCARE_CURRENCY
 
 
-@lru_cache(maxsize=32)
-def _money_pattern(locale_name: str, digits: int) -> tuple[Locale, NumberPattern]:
+@lru_cache(maxsize=16)
+def _locale(name: str) -> Locale:
     try:
-        locale = Locale.parse(locale_name)
+        return Locale.parse(name)
     except (UnknownLocaleError, ValueError):
         # No CLDR data for this pair (en_TN): the bare language's conventions.
-        locale = Locale.parse(locale_name.split("_")[0])
+        return Locale.parse(name.split("_")[0])
+
+
+def babel_locale(language: str | None = None) -> Locale:
+    """The CLDR locale of a page language in the operator's country: ar -> ar_TN."""
+    language = (language or translation.get_language() or settings.LANGUAGE_CODE)[:2]
+    return _locale(f"{language}_{settings.SELFCARE_PHONE_REGION}")
+
+
+@lru_cache(maxsize=64)
+def _money_pattern(locale: Locale, min_digits: int, max_digits: int) -> NumberPattern:
     # The locale's own pattern (symbol placement, separators), with the fraction
     # digits forced to ISO 4217's: CLDR disagrees for a few (IQD).
     pattern = copy.copy(locale.currency_formats["standard"])
-    pattern.frac_prec = (digits, digits)
-    return locale, pattern
+    pattern.frac_prec = (min_digits, max_digits)
+    return pattern
 
 
 def format_money(amount: Decimal | None, currency: str, language: str | None = None) -> str:
     """`1 234,567 DT` in French, `‏1.234,567 د.ت.‏` in Arabic, per CLDR."""
     if amount is None:
         return ""
-    language = (language or translation.get_language() or settings.LANGUAGE_CODE)[:2]
-    locale, pattern = _money_pattern(f"{language}_{settings.SELFCARE_PHONE_REGION}", currency_exponent(currency))
+    exponent = currency_exponent(currency)
+    locale = babel_locale(language)
+    pattern = _money_pattern(locale, exponent, exponent)
     return pattern.apply(quantize(amount, currency), locale, currency=currency, currency_digits=False)
+
+
+def format_unit_price(price: Decimal | None, currency: str, language: str | None = None) -> str:
+    """A tariff (0,062 DT per kWh): at least the currency's digits, up to six, never rounded away."""
+    if price is None:
+        return ""
+    locale = babel_locale(language)
+    pattern = _money_pattern(locale, currency_exponent(currency), 6)
+    return pattern.apply(price, locale, currency=currency, currency_digits=False, decimal_quantization=False)
+
+
+def format_quantity(value: Decimal | None, language: str | None = None) -> str:
+    """A quantity in the page's number format, without trailing zeros (`1 250,5`)."""
+    if value is None:
+        return ""
+    return format_decimal(value.normalize(), format="#,##0.###", locale=babel_locale(language))

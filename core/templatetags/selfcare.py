@@ -5,7 +5,7 @@ from decimal import Decimal
 from django import template
 from django.conf import settings
 
-from core.money import format_money
+from core.money import format_money, format_quantity, format_unit_price
 
 register = template.Library()
 
@@ -17,9 +17,12 @@ def money(amount: Decimal | None, currency: str | None = None) -> str:
 
 
 @register.filter
+def unit_price(price: Decimal | None, currency: str | None = None) -> str:
+    """`{{ tier.unit_price|unit_price }}`: 0,062 DT, keeping a tariff's extra digits."""
+    return format_unit_price(price, currency or settings.SELFCARE_CURRENCY)
+
+
+@register.filter
 def quantity(value: Decimal | None) -> str:
-    """A quantity without trailing zeros: 250.000 -> 250, 1.500 -> 1.5."""
-    if value is None:
-        return ""
-    normalized = value.normalize()
-    return f"{normalized:f}" if normalized == normalized.to_integral() else str(normalized)
+    """A quantity in the page's number format without trailing zeros: 250, 1,5."""
+    return format_quantity(value)

@@ -1,0 +1,46 @@
+"""Every string has an Arabic and a French translation, compiled and committed."""
+
+from __future__ import annotations
+
+import gettext
+import re
+from pathlib import Path
+
+import pytest
+
+LOCALE = Path(__file__).resolve().parents[2] / "locale"
+
+
+@pytest.mark.parametrize("language", ["ar", "fr"])
+def test_the_compiled_catalogue_translates_every_string(language: str) -> None:
+    po = (LOCALE / language / "LC_MESSAGES" / "django.po").read_text(encoding="utf-8")
+    with open(LOCALE / language / "LC_MESSAGES" / "django.mo", "rb") as mo:
+        catalog = gettext.GNUTranslations(mo)._catalog  # type: ignore[attr-defined]
+
+    # Entries of the .po (the header excepted) against those compiled in the .mo:
+    # an untranslated or fuzzy entry is left out of the .mo, and a stale .mo
+    # misses the newest strings.
+    entries = {_key(block) for block in po.split("\n\n")} - {None, ""}
+    compiled = {key[0] if isinstance(key, tuple) else key for key in catalog} - {""}
+    missing = entries - compiled
+    assert len(entries) > 150
+    assert not missing, f"{language}: not translated or not compiled: {sorted(missing)[:10]}"
+
+
+def _key(block: str) -> str | None:
+    """`msgctxt\x04msgid` of one .po entry, wrapped lines joined; None for comments only."""
+    fields: dict[str, str] = {}
+    current = None
+    for line in block.splitlines():
+        if line.startswith("#~") or line.startswith("#"):
+            continue
+        match = re.match(r'^(msgctxt|msgid|msgid_plural|msgstr(?:\[\d\])?) "(.*)"$', line)
+        if match:
+            current = match.group(1)
+            fields[current] = match.group(2)
+        elif line.startswith('"') and current:
+            fields[current] += line[1:-1]
+    if "msgid" not in fields:
+        return None
+    msgid = fields["msgid"].encode().decode("unicode_escape").encode("latin-1").decode("utf-8")
+    return f"{fields['msgctxt']}\x04{msgid}" if "msgctxt" in fields else msgid
