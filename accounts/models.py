@@ -109,6 +109,8 @@ class Subscriber(models.Model):
     agency = models.ForeignKey(
         Agency, verbose_name=_("home agency"), on_delete=models.PROTECT, related_name="subscribers"
     )
+    # Paper bills stop once a subscriber with a verified channel chooses e-bills.
+    paperless = models.BooleanField(_("e-bills instead of paper"), default=False)
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
 
     class Meta:
@@ -125,3 +127,80 @@ class Subscriber(models.Model):
 
     def __str__(self) -> str:
         return self.full_name
+
+
+class ChannelKind(models.TextChoices):
+    SMS = "sms", _("SMS")
+    WHATSAPP = "whatsapp", _("WhatsApp")
+    EMAIL = "email", _("E-mail")
+
+
+class ContactChannel(models.Model):
+    """Where a subscriber wants bills and alerts: a phone for SMS or WhatsApp, or an e-mail.
+
+    The same address may belong to two subscribers (a family phone), so it is
+    unique per subscriber only; an unverified channel receives nothing but its code.
+    """
+
+    subscriber = models.ForeignKey(
+        Subscriber, on_delete=models.CASCADE, related_name="channels", verbose_name=_("subscriber")
+    )
+    kind = models.CharField(_("channel"), max_length=8, choices=ChannelKind.choices)
+    # E.164 for SMS and WhatsApp, a lower-case address for e-mail.
+    address = models.CharField(_("address"), max_length=254)
+    language = models.CharField(_("language of messages"), max_length=2, choices=Language.choices)
+    verified_at = models.DateTimeField(_("verified"), null=True, blank=True)
+    wants_bills = models.BooleanField(_("bills"), default=True)
+    wants_reminders = models.BooleanField(_("reminders and disconnection warnings"), default=True)
+    wants_service = models.BooleanField(_("outages and appointments"), default=True)
+    wants_offers = models.BooleanField(_("offers"), default=False)
+    # A clerk who registered it at the counter; empty when the subscriber did.
+    registered_by = models.ForeignKey(
+        User, on_delete=models.SET_NULL, null=True, blank=True, related_name="+", verbose_name=_("registered by")
+    )
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("contact channel")
+        verbose_name_plural = _("contact channels")
+        ordering = ["subscriber", "kind", "created_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["subscriber", "kind", "address"], name="channel_unique_per_subscriber"),
+        ]
+        indexes = [models.Index(fields=["address"], name="channel_address_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} {self.address}"
+
+    @property
+    def is_verified(self) -> bool:
+        return self.verified_at is not None
+
+
+class ChannelVerification(models.Model):
+    """A one-time code sent to a channel. Only its keyed hash is stored."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", _("Pending")
+        USED = "used", _("Used")
+        VOID = "void", _("Void")
+
+    channel = models.ForeignKey(ContactChannel, on_delete=models.CASCADE, related_name="verifications")
+    # Copied so the hourly limit counts codes per address, across subscribers.
+    address = models.CharField(max_length=254, db_index=True)
+    code_hash = models.CharField(max_length=64)
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.PENDING)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    expires_at = models.DateTimeField()
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    requested_by = models.ForeignKey(User, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+
+    class Meta:
+        verbose_name = _("verification code")
+        verbose_name_plural = _("verification codes")
+        constraints = [
+            models.CheckConstraint(condition=models.Q(attempts__lte=5), name="verification_attempts_bounded"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.channel_id} {self.status}"

@@ -6,15 +6,17 @@ payment), never an edit of history.
 
 from __future__ import annotations
 
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 
 from accounts.admin import PhoneAwareSearchMixin
 
-from .models import Bill, BillLine, Consumption, Plan, PlanTier, ServiceAccount
+from .models import Bill, BillLine, Consumption, Plan, PlanTier, PrintRequest, ServiceAccount
 from .numbers import InvalidAccountNumber, account_number_clean
+from .services import print_requests_mark_printed
 
 
 class AccountNumberSearchMixin(PhoneAwareSearchMixin):
@@ -107,5 +109,44 @@ class BillAdmin(AccountNumberSearchMixin, admin.ModelAdmin):
     def subscriber(self, obj: Bill) -> str:
         return obj.account.subscriber.full_name
 
+    actions = ["announce"]
+
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # bills are issued by the billing services, not typed in
+
+    @admin.action(description=_("Send the bill-issued messages (never twice per channel)"))
+    def announce(self, request: HttpRequest, queryset: QuerySet[Bill]) -> None:
+        from notifications.services import bills_announce
+
+        count = bills_announce(bills=queryset.select_related("account__subscriber"))
+        self.message_user(
+            request,
+            ngettext("%(count)d message queued.", "%(count)d messages queued.", count) % {"count": count},
+            messages.SUCCESS,
+        )
+
+
+@admin.register(PrintRequest)
+class PrintRequestAdmin(admin.ModelAdmin):
+    """Paper copies to print, per agency: a clerk filters on their own center."""
+
+    list_display = ["bill", "subscriber", "agency", "status", "requested_at", "printed_at", "printed_by"]
+    list_filter = ["status", "agency"]
+    list_select_related = ["bill", "bill__account__subscriber", "agency", "printed_by"]
+    search_fields = ["bill__number", "bill__account__number", "bill__account__subscriber__full_name"]
+    readonly_fields = ["bill", "agency", "requested_by", "requested_at", "status", "printed_at", "printed_by"]
+    actions = ["mark_printed"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    @admin.display(description=_("subscriber"))
+    def subscriber(self, obj: PrintRequest) -> str:
+        return obj.bill.account.subscriber.full_name
+
+    @admin.action(description=_("Mark as printed"))
+    def mark_printed(self, request: HttpRequest, queryset: QuerySet[PrintRequest]) -> None:
+        count = print_requests_mark_printed(requests=queryset, printed_by=request.user)
+        self.message_user(
+            request, ngettext("%(count)d copy printed.", "%(count)d copies printed.", count) % {"count": count}
+        )

@@ -8,18 +8,20 @@ from decimal import Decimal
 
 from .selectors import ConsumptionPoint
 
-WIDTH, HEIGHT = 720, 240
-PAD_START, PAD_END, PAD_TOP, PAD_BOTTOM = 48, 8, 12, 28
+# Small drawing units, so the 12-unit labels stay legible once a phone scales it down.
+WIDTH, HEIGHT = 480, 200
+PAD_START, PAD_END, PAD_TOP, PAD_BOTTOM = 40, 6, 10, 24
 
 
 @dataclass(frozen=True)
 class Bar:
     x: float
     y: float
+    center: float
     width: float
     height: float
     point: ConsumptionPoint
-    label: str  # month abbreviation under every third bar
+    label: str  # month abbreviation under every fourth bar
 
 
 @dataclass(frozen=True)
@@ -60,10 +62,11 @@ def bar_chart(points: list[ConsumptionPoint], *, rtl: bool, month_labels: list[s
             Bar(
                 x=round(x, 1),
                 y=round(PAD_TOP + plot_height - h, 1),
+                center=round(x + slot * 0.35, 1),
                 width=round(slot * 0.7, 1),
                 height=round(h, 1),
                 point=point,
-                label=month if i % 3 == 0 else "",
+                label=month if i % 4 == 0 else "",
             )
         )
     gridlines = [(round(PAD_TOP + plot_height * (1 - f), 1), top * Decimal(str(f))) for f in (0, 0.5, 1)]

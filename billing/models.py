@@ -326,3 +326,44 @@ class BillLine(models.Model):
 
     def __str__(self) -> str:
         return f"{self.bill_id}#{self.position} {self.amount}"
+
+
+class PrintRequest(models.Model):
+    """A paper copy of a bill, asked for by a paperless subscriber, printed by their agency."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", _("To print")
+        PRINTED = "printed", _("Printed")
+
+    bill = models.ForeignKey(Bill, on_delete=models.CASCADE, related_name="print_requests", verbose_name=_("bill"))
+    agency = models.ForeignKey(
+        "accounts.Agency", on_delete=models.PROTECT, related_name="print_requests", verbose_name=_("agency")
+    )
+    requested_by = models.ForeignKey(
+        "accounts.User", on_delete=models.SET_NULL, null=True, related_name="+", verbose_name=_("requested by")
+    )
+    status = models.CharField(_("status"), max_length=8, choices=Status.choices, default=Status.PENDING)
+    requested_at = models.DateTimeField(_("requested"), auto_now_add=True)
+    printed_at = models.DateTimeField(_("printed"), null=True, blank=True)
+    printed_by = models.ForeignKey(
+        "accounts.User",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("printed by"),
+    )
+
+    class Meta:
+        verbose_name = _("paper copy request")
+        verbose_name_plural = _("paper copy requests")
+        ordering = ["status", "requested_at"]
+        constraints = [
+            # Asking twice before it is printed is one request.
+            models.UniqueConstraint(
+                fields=["bill"], condition=Q(status="pending"), name="printrequest_one_pending_per_bill"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.bill_id} ({self.status})"

@@ -3,18 +3,18 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from decimal import Decimal
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from accounts.models import Subscriber
+from accounts.models import Subscriber, User
 from core.exceptions import ApplicationError
 from core.models import sequence_next
 
-from .models import Bill, BillLine, Consumption, Plan, ServiceAccount
+from .models import Bill, BillLine, Consumption, Plan, PrintRequest, ServiceAccount
 from .numbers import account_number_from_serial
 from .tariffs import price_period, tax_on
 
@@ -132,3 +132,20 @@ def bills_flag_overdue(*, today: dt.date | None = None) -> int:
     return Bill.objects.filter(
         status__in=[Bill.Status.ISSUED, Bill.Status.PARTIALLY_PAID], due_date__lt=today, amount_due__gt=0
     ).update(status=Bill.Status.OVERDUE)
+
+
+def bill_request_paper_copy(*, bill: Bill, requested_by: User) -> PrintRequest:
+    """A paper copy for the subscriber's agency to print; asking twice is one request."""
+    agency = bill.account.subscriber.agency
+    try:
+        with transaction.atomic():
+            return PrintRequest.objects.create(bill=bill, agency=agency, requested_by=requested_by)
+    except IntegrityError:
+        return PrintRequest.objects.get(bill=bill, status=PrintRequest.Status.PENDING)
+
+
+def print_requests_mark_printed(*, requests: Iterable[PrintRequest], printed_by: User) -> int:
+    ids = [r.pk for r in requests]
+    return PrintRequest.objects.filter(pk__in=ids, status=PrintRequest.Status.PENDING).update(
+        status=PrintRequest.Status.PRINTED, printed_at=timezone.now(), printed_by=printed_by
+    )

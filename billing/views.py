@@ -4,17 +4,21 @@ subscriber asking for somebody else's account or bill gets a 404."""
 from __future__ import annotations
 
 from babel.dates import format_date
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, render
-from django.utils import timezone
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils import timezone, translation
 from django.utils.translation import get_language_bidi
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST
 
-from accounts.models import Subscriber
+from accounts.views import subscriber_or_404
 from core.money import babel_locale
 
-from . import selectors
+from . import selectors, services
 from .charts import bar_chart
 from .forms import BillFilterForm
 from .models import Bill, ServiceAccount
@@ -22,22 +26,14 @@ from .models import Bill, ServiceAccount
 BILLS_PER_PAGE = 12
 
 
-def _subscriber(request: HttpRequest) -> Subscriber:
-    """Staff without a subscriber profile have no portal pages: 404, not 500."""
-    try:
-        return request.user.subscriber  # type: ignore[union-attr]
-    except Subscriber.DoesNotExist:
-        raise Http404("No subscriber profile") from None
-
-
 def _account(request: HttpRequest, number: str) -> ServiceAccount:
-    subscriber = _subscriber(request)
+    subscriber = subscriber_or_404(request)
     return get_object_or_404(selectors.accounts_of(subscriber=subscriber).select_related("plan"), number=number)
 
 
 @login_required
 def dashboard(request: HttpRequest) -> HttpResponse:
-    subscriber = _subscriber(request)
+    subscriber = subscriber_or_404(request)
     today = timezone.localdate()
     accounts = list(selectors.account_list_for_dashboard(subscriber=subscriber, today=today))
     return render(
@@ -54,7 +50,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
 
 @login_required
 def bill_list(request: HttpRequest) -> HttpResponse:
-    subscriber = _subscriber(request)
+    subscriber = subscriber_or_404(request)
     accounts = list(selectors.accounts_of(subscriber=subscriber).order_by("number").values_list("number", "kind"))
     form = BillFilterForm(
         request.GET or None,
@@ -81,7 +77,7 @@ def bill_list(request: HttpRequest) -> HttpResponse:
 
 @login_required
 def bill_detail(request: HttpRequest, number: str) -> HttpResponse:
-    subscriber = _subscriber(request)
+    subscriber = subscriber_or_404(request)
     try:
         bill = selectors.bill_get(subscriber=subscriber, number=number)
     except Bill.DoesNotExist:
@@ -90,7 +86,13 @@ def bill_detail(request: HttpRequest, number: str) -> HttpResponse:
     return render(
         request,
         "billing/bill_detail.html",
-        {"bill": bill, "lines": bill.lines.all(), "is_overdue": bill.is_overdue(today), "today": today},
+        {
+            "bill": bill,
+            "lines": bill.lines.all(),
+            "is_overdue": bill.is_overdue(today),
+            "today": today,
+            "paperless": subscriber.paperless,
+        },
     )
 
 
@@ -120,3 +122,25 @@ def plan(request: HttpRequest, number: str) -> HttpResponse:
         # A retired plan is still the account's plan: show it, not among the offers.
         current = selectors.Plan.objects.prefetch_related("tiers").get(pk=account.plan_id)
     return render(request, "billing/plan.html", {"account": account, "current": current, "plans": plans})
+
+
+@login_required
+@require_POST
+def bill_paper_copy(request: HttpRequest, number: str) -> HttpResponse:
+    subscriber = subscriber_or_404(request)
+    try:
+        bill = selectors.bill_get(subscriber=subscriber, number=number)
+    except Bill.DoesNotExist:
+        raise Http404("No such bill") from None
+    services.bill_request_paper_copy(bill=bill, requested_by=request.user)
+    messages.success(
+        request, _("Your agency will print this bill: collect it at %(agency)s.") % {"agency": subscriber.agency.name}
+    )
+    return redirect("billing:bill_detail", number=bill.number)
+
+
+def bill_short_link(request: HttpRequest, number: str) -> HttpResponse:
+    """`/b/<number>/` from an SMS: the bill page in the reader's language (login first if needed)."""
+    language = translation.get_language_from_request(request)
+    with translation.override(language):
+        return redirect(reverse("billing:bill_detail", args=[number]))

@@ -11,6 +11,7 @@ import copy
 from collections.abc import Sequence
 from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal
 from functools import lru_cache
+from typing import NamedTuple
 
 from babel import Locale, UnknownLocaleError
 from babel.numbers import NumberPattern, format_decimal
@@ -28,6 +29,13 @@ ISO_4217_EXPONENTS: dict[str, int] = {
 
 class UnknownCurrency(ValueError):
     pass
+
+
+class Money(NamedTuple):
+    """An amount with its currency, for code that formats it later in some language."""
+
+    amount: Decimal
+    currency: str
 
 
 def currency_exponent(currency: str) -> int:

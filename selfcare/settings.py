@@ -8,6 +8,7 @@ CELERY_BROKER_URL; nothing below exists only in production.
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 from datetime import timedelta
 from pathlib import Path
@@ -63,6 +64,7 @@ INSTALLED_APPS = [
     "core",
     "accounts",
     "billing",
+    "notifications",
 ]
 
 MIDDLEWARE = [
@@ -217,12 +219,51 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = envint("CELERY_PREFETCH", 4)
 CELERY_TASK_TIME_LIMIT = envint("CELERY_TASK_TIME_LIMIT", 300)
 CELERY_TASK_SOFT_TIME_LIMIT = envint("CELERY_TASK_SOFT_TIME_LIMIT", 240)
 CELERY_TIMEZONE = TIME_ZONE
+CELERY_TASK_DEFAULT_RETRY_DELAY = 5
 CELERY_BEAT_SCHEDULE = {
-    "flag-overdue-bills": {
-        "task": "billing.tasks.bills_flag_overdue",
-        "schedule": 3600.0,
-    },
+    "flag-overdue-bills": {"task": "billing.tasks.bills_flag_overdue", "schedule": 3600.0},
+    # Re-drives the outbox: rows written while the broker was down, rows whose
+    # worker died mid-send, and rows waiting out quiet hours or a back-off.
+    "outbox-relay": {"task": "notifications.tasks.outbox_relay", "schedule": 10.0},
+    "outbox-redrive": {"task": "notifications.tasks.outbox_redrive", "schedule": 60.0},
 }
+
+
+# --- Notifications --------------------------------------------------------
+def _hhmm(value: str) -> dt.time:
+    hours, minutes = value.split(":")
+    return dt.time(int(hours), int(minutes))
+
+
+# Non-urgent SMS and WhatsApp wait for the morning (operator time).
+SELFCARE_QUIET_HOURS = (
+    _hhmm(env("SELFCARE_QUIET_START", "21:00")),
+    _hhmm(env("SELFCARE_QUIET_END", "08:00")),
+)
+# Providers per channel: "console" prints (the demo), the others really send.
+SELFCARE_SMS_PROVIDER = env("SELFCARE_SMS_PROVIDER", "console")  # console | africastalking
+SELFCARE_WHATSAPP_PROVIDER = env("SELFCARE_WHATSAPP_PROVIDER", "console")  # console | whatsapp_cloud
+SELFCARE_EMAIL_PROVIDER = env("SELFCARE_EMAIL_PROVIDER", "email")  # Django's EMAIL_BACKEND
+AFRICASTALKING_URL = env("AFRICASTALKING_URL", "https://api.africastalking.com/version1/messaging")
+AFRICASTALKING_USERNAME = env("AFRICASTALKING_USERNAME", "sandbox")
+AFRICASTALKING_API_KEY = env("AFRICASTALKING_API_KEY")
+AFRICASTALKING_SENDER_ID = env("AFRICASTALKING_SENDER_ID")
+# Delivery reports come to /hooks/sms/africastalking/<token>/: Africa's Talking
+# signs nothing, so the unguessable path is the credential.
+AFRICASTALKING_CALLBACK_TOKEN = env("AFRICASTALKING_CALLBACK_TOKEN", "dev-callback-token" if DEBUG else "")
+WHATSAPP_GRAPH_URL = env("WHATSAPP_GRAPH_URL", "https://graph.facebook.com/v21.0")
+WHATSAPP_PHONE_NUMBER_ID = env("WHATSAPP_PHONE_NUMBER_ID")
+WHATSAPP_ACCESS_TOKEN = env("WHATSAPP_ACCESS_TOKEN")
+WHATSAPP_APP_SECRET = env("WHATSAPP_APP_SECRET", "dev-app-secret" if DEBUG else "")
+WHATSAPP_VERIFY_TOKEN = env("WHATSAPP_VERIFY_TOKEN", "dev-verify-token" if DEBUG else "")
+SELFCARE_PROVIDER_TIMEOUT = float(env("SELFCARE_PROVIDER_TIMEOUT", "10"))
+# A message is retried with exponential back-off, then failed for good.
+SELFCARE_OUTBOX_MAX_ATTEMPTS = envint("SELFCARE_OUTBOX_MAX_ATTEMPTS", 6)
+SELFCARE_OUTBOX_BATCH = envint("SELFCARE_OUTBOX_BATCH", 200)
+# A row left in "sending" this long (its worker died) goes back to pending.
+SELFCARE_OUTBOX_STALE_SECONDS = envint("SELFCARE_OUTBOX_STALE_SECONDS", 300)
+# Paid SMS alert service: yearly fee, added to the first bill of each year.
+SELFCARE_SMS_ALERT_YEARLY_FEE = env("SELFCARE_SMS_ALERT_YEARLY_FEE", "1.000")
 
 # --- Security -------------------------------------------------------------
 # Production (DEBUG off) is HTTPS-only by default; each switch can be turned off

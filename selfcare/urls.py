@@ -6,6 +6,7 @@ from django.urls import include, path
 from django.views.generic import RedirectView
 
 from accounts import views as account_views
+from billing import views as billing_views
 
 admin.site.site_header = "Selfcare"
 admin.site.site_title = "Selfcare back office"
@@ -14,6 +15,9 @@ admin.site.index_title = "Agency back office"
 urlpatterns = [
     # Language switch lives outside the prefixes so it can change the prefix.
     path("i18n/setlang/", account_views.set_language, name="set_language"),
+    path("hooks/", include("notifications.hook_urls")),
+    # The short link printed in SMS; it lands on the bill in the reader's language.
+    path("b/<str:number>/", billing_views.bill_short_link, name="bill_short_link"),
 ]
 
 urlpatterns += i18n_patterns(
@@ -21,4 +25,5 @@ urlpatterns += i18n_patterns(
     path("admin/", admin.site.urls),
     path("", include("accounts.urls")),
     path("", include("billing.urls")),
+    path("", include("notifications.urls")),
 )

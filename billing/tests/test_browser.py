@@ -25,6 +25,7 @@ from typing import Any
 import pytest
 from django.db.models import Sum
 from django.utils import translation
+from django.utils.translation import gettext_lazy
 
 from accounts.forms import LoginForm
 from accounts.models import Subscriber
@@ -83,9 +84,7 @@ def browser(_async_unsafe_allowed: None) -> Iterator[Any]:
     try:
         from playwright.sync_api import sync_playwright
     except ImportError as exc:
-        pytest.fail(
-            f"Browser tests need Playwright for Python ({exc}); install requirements-dev.txt.", pytrace=False
-        )
+        pytest.fail(f"Browser tests need Playwright for Python ({exc}); install requirements-dev.txt.", pytrace=False)
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     with sync_playwright() as playwright:
         try:
@@ -200,6 +199,10 @@ def check_dashboard(page: Any, demo: Demo, language: str, rtl: bool) -> None:
     wait_for_path(page, f"/{language}/dashboard/")
     assert_direction(page, language, rtl)
     assert demo.subscriber.full_name in text(page.locator("h1"))
+    # The words are the page's language, not English left untranslated (a missing
+    # or stale compiled catalogue would show "Amount due" on the Arabic page).
+    amount_label = translated(gettext_lazy("Amount due"), language)
+    assert amount_label != "Amount due", f"no {language} translation of 'Amount due': is locale/ compiled?"
 
     cards = page.locator("article.card.account")
     assert cards.count() == len(demo.accounts) == 4
@@ -209,6 +212,7 @@ def check_dashboard(page: Any, demo: Demo, language: str, rtl: bool) -> None:
         with translation.override(language):
             kind = str(account.get_kind_display())
         assert text(card.locator("h2")) == kind
+        assert text(card.locator("dl.figures dt").first) == amount_label
         expected = format_money(demo.open_amount_due(account), "TND", language)
         assert text(card.get_by_test_id("amount-due")) == expected
         assert card.get_by_test_id("amount-due").is_visible()

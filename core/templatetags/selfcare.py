@@ -1,11 +1,15 @@
 from __future__ import annotations
 
+import datetime as dt
 from decimal import Decimal
 
+from babel.dates import format_date
+from babel.numbers import format_decimal
 from django import template
 from django.conf import settings
+from django.utils import timezone
 
-from core.money import format_money, format_quantity, format_unit_price
+from core.money import babel_locale, format_money, format_quantity, format_unit_price
 
 register = template.Library()
 
@@ -26,3 +30,27 @@ def unit_price(price: Decimal | None, currency: str | None = None) -> str:
 def quantity(value: Decimal | None) -> str:
     """A quantity in the page's number format without trailing zeros: 250, 1,5."""
     return format_quantity(value)
+
+
+# Dates through CLDR, like amounts, so month names follow the operator's
+# country (Tunisia says أوت where the Levant says آب) consistently on every page.
+
+
+@register.filter
+def month(value: dt.date | None) -> str:
+    """`novembre 2026`, `نوفمبر 2026`."""
+    return format_date(value, "LLLL y", locale=babel_locale()) if value else ""
+
+
+@register.filter
+def longdate(value: dt.date | None) -> str:
+    """`25 novembre 2026`; a timestamp is first put in operator time."""
+    if isinstance(value, dt.datetime):
+        value = timezone.localtime(value).date()
+    return format_date(value, "d MMMM y", locale=babel_locale()) if value else ""
+
+
+@register.filter
+def meter(value: Decimal | None) -> str:
+    """A meter index as printed on the meter: no thousands separator."""
+    return format_decimal(value.normalize(), format="0.###", locale=babel_locale()) if value is not None else ""

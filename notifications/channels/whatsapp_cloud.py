@@ -1,0 +1,77 @@
+"""WhatsApp through Meta's Cloud API: template messages, and status webhooks.
+
+Business-initiated messages must use a pre-approved template:
+POST {graph}/{phone_number_id}/messages with a bearer token and
+{"messaging_product": "whatsapp", "to": ..., "type": "template", "template": {...}}.
+Status webhooks are signed: X-Hub-Signature-256 = "sha256=" + HMAC-SHA256(app secret, raw body).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+
+import httpx
+from django.conf import settings
+
+from ..models import Message
+from .base import PermanentError, SendResult, TransientError
+
+# One approved template per event; its body parameters are the message's.
+TEMPLATE_LANGUAGE = {"ar": "ar", "fr": "fr", "en": "en"}
+
+
+class WhatsAppCloudTransport:
+    name = "whatsapp_cloud"
+
+    def __init__(self, client: httpx.Client | None = None) -> None:
+        self.client = client or httpx.Client(timeout=settings.SELFCARE_PROVIDER_TIMEOUT)
+
+    def send(self, message: Message) -> SendResult:
+        url = f"{settings.WHATSAPP_GRAPH_URL.rstrip('/')}/{settings.WHATSAPP_PHONE_NUMBER_ID}/messages"
+        payload = {
+            "messaging_product": "whatsapp",
+            "recipient_type": "individual",
+            "to": message.address.lstrip("+"),
+            "type": "template",
+            "biz_opaque_callback_data": message.dedupe_key,
+            "template": {
+                "name": message.template_name or f"selfcare_{message.event}",
+                "language": {"code": TEMPLATE_LANGUAGE.get(message.language, "en")},
+                "components": [
+                    {
+                        "type": "body",
+                        "parameters": [{"type": "text", "text": str(p)} for p in message.template_params],
+                    }
+                ],
+            },
+        }
+        try:
+            response = self.client.post(
+                url, json=payload, headers={"Authorization": f"Bearer {settings.WHATSAPP_ACCESS_TOKEN}"}
+            )
+        except httpx.HTTPError as exc:
+            raise TransientError(f"Graph API unreachable: {exc}") from exc
+        if response.status_code >= 500 or response.status_code == 429:
+            raise TransientError(f"Graph API answered {response.status_code}")
+        if response.status_code >= 400:
+            raise PermanentError(f"Graph API refused: {response.status_code} {response.text[:300]}")
+        try:
+            return SendResult(provider_message_id=response.json()["messages"][0]["id"])
+        except (ValueError, KeyError, IndexError, TypeError) as exc:
+            raise TransientError(f"unreadable Graph API reply: {response.text[:200]}") from exc
+
+
+STATUS = {
+    "sent": Message.Status.SENT,
+    "delivered": Message.Status.DELIVERED,
+    "read": Message.Status.READ,
+    "failed": Message.Status.FAILED,
+}
+
+
+def signature_valid(raw_body: bytes, header: str | None) -> bool:
+    if not header or not header.startswith("sha256=") or not settings.WHATSAPP_APP_SECRET:
+        return False
+    expected = hmac.new(settings.WHATSAPP_APP_SECRET.encode(), raw_body, hashlib.sha256).hexdigest()
+    return hmac.compare_digest(expected, header.removeprefix("sha256="))
