@@ -13,10 +13,11 @@ from django.utils import timezone
 from accounts.models import Subscriber, User
 from core.exceptions import ApplicationError
 from core.models import sequence_next
+from notifications.services import bill_announce, sms_alert_fee_lines
 
 from .models import Bill, BillLine, Consumption, Plan, PrintRequest, ServiceAccount
 from .numbers import account_number_from_serial
-from .tariffs import price_period, tax_on
+from .tariffs import LineDraft, price_period, tax_on
 
 ACCOUNT_SEQUENCE = "account_number"
 
@@ -61,6 +62,7 @@ def bill_build(
     usage: Mapping[str, Decimal],
     issue_date: dt.date,
     currency: str | None = None,
+    extra: Iterable[LineDraft] = (),
 ) -> tuple[Bill, list[BillLine]]:
     """Price one month and return the unsaved bill with its lines.
 
@@ -68,7 +70,7 @@ def bill_build(
     share the exact pricing of a single issue.
     """
     currency = currency or settings.SELFCARE_CURRENCY
-    drafts = price_period(plan=plan, usage=usage, currency=currency)
+    drafts = [*price_period(plan=plan, usage=usage, currency=currency), *extra]
     amount_lines = sum((d.amount for d in drafts), Decimal(0))
     amount_tax = tax_on(amount_lines=amount_lines, rate=Decimal(settings.SELFCARE_VAT_RATE), currency=currency)
     total = amount_lines + amount_tax
@@ -115,12 +117,19 @@ def bill_issue(*, account: ServiceAccount, period: dt.date, issue_date: dt.date 
     usage = {c.unit: c.quantity for c in Consumption.objects.filter(account=account, period=period)}
     plan = Plan.objects.prefetch_related("tiers").get(pk=account.plan_id)
     bill, lines = bill_build(
-        account=account, plan=plan, period=period, usage=usage, issue_date=issue_date or timezone.localdate()
+        account=account,
+        plan=plan,
+        period=period,
+        usage=usage,
+        issue_date=issue_date or timezone.localdate(),
+        extra=sms_alert_fee_lines(account=account, period=period),
     )
     try:
         with transaction.atomic():
             bill.save()
             BillLine.objects.bulk_create(lines)
+            # The announcement commits with the bill, or not at all.
+            bill_announce(bill=bill)
     except IntegrityError:
         return Bill.objects.get(account=account, period=period)
     return bill
