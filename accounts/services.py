@@ -129,6 +129,9 @@ def channel_verify(*, channel: ContactChannel, code: str, verified_by: User | No
     """Check a code: single use, 10 minutes, void after 5 wrong entries."""
     now = timezone.now()
     code = (code or "").strip().translate(_DIGITS)
+    # The outcome is decided in the transaction and raised after it, so a wrong
+    # attempt is counted even though the caller gets an exception.
+    failure: str | None = None
     with transaction.atomic():
         verification = (
             channel.verifications.select_for_update()
@@ -137,21 +140,24 @@ def channel_verify(*, channel: ContactChannel, code: str, verified_by: User | No
             .first()
         )
         if verification is None or verification.expires_at <= now:
-            raise CodeRejected(_("This code has expired. Ask for a new one."))
-        if not hmac.compare_digest(verification.code_hash, _code_hash(channel.pk, code)):
+            failure = _("This code has expired. Ask for a new one.")
+        elif not hmac.compare_digest(verification.code_hash, _code_hash(channel.pk, code)):
             verification.attempts += 1
             if verification.attempts >= OTP_MAX_WRONG:
                 verification.status = ChannelVerification.Status.VOID
+                failure = _("Too many wrong codes. Ask for a new one.")
+            else:
+                failure = _("This code is not right. Check it and try again.")
             verification.save(update_fields=["attempts", "status"])
-            if verification.status == ChannelVerification.Status.VOID:
-                raise CodeRejected(_("Too many wrong codes. Ask for a new one."))
-            raise CodeRejected(_("This code is not right. Check it and try again."))
-        verification.status = ChannelVerification.Status.USED
-        verification.save(update_fields=["status"])
-        channel.verified_at = now
-        if verified_by is not None and channel.registered_by_id is None:
-            channel.registered_by = verified_by
-        channel.save(update_fields=["verified_at", "registered_by"])
+        else:
+            verification.status = ChannelVerification.Status.USED
+            verification.save(update_fields=["status"])
+            channel.verified_at = now
+            if verified_by is not None and channel.registered_by_id is None:
+                channel.registered_by = verified_by
+            channel.save(update_fields=["verified_at", "registered_by"])
+    if failure:
+        raise CodeRejected(failure)
 
 
 def channel_update(

@@ -228,9 +228,14 @@ def history_save(consumptions: list[Consumption], bills: list[Bill], lines: list
 
 def _clerk_group() -> Group:
     group, _ = Group.objects.get_or_create(name=CLERK_GROUP)
+    # Clerks see everything of their trade, register channels at the counter,
+    # print paper copies and re-send failed messages; they edit no money.
     perms = Permission.objects.filter(
-        content_type__app_label__in=["accounts", "billing"],
-        codename__regex=r"^(view|change)_(subscriber|serviceaccount|consumption|user)$|^view_",
+        content_type__app_label__in=["accounts", "billing", "notifications"],
+        codename__regex=(
+            r"^view_|^change_(subscriber|serviceaccount|consumption|printrequest|message)$"
+            r"|^(add|change)_contactchannel$"
+        ),
     )
     group.permissions.set(perms)
     return group

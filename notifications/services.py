@@ -69,6 +69,8 @@ def message_render(*, event: str, language: str, channel_kind: str, context: dic
         subject = render_to_string(f"notifications/subject.{language}.txt", context).strip()
     if channel_kind != ChannelKind.SMS:
         return Rendered(subject=subject, body=body)
+    # Bidi marks help a web page, not an SMS, where each costs a character.
+    body = body.replace("\u200f", "").replace("\u200e", "")
     if language != "ar":
         body = gsm7_fold(body)
     length = sms_length(body)

@@ -17,7 +17,7 @@ urlpatterns = [
     path("i18n/setlang/", account_views.set_language, name="set_language"),
     path("hooks/", include("notifications.hook_urls")),
     # The short link printed in SMS; it lands on the bill in the reader's language.
-    path("b/<str:number>/", billing_views.bill_short_link, name="bill_short_link"),
+    path("b/<str:number>", billing_views.bill_short_link, name="bill_short_link"),
 ]
 
 urlpatterns += i18n_patterns(
