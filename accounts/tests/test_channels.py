@@ -141,7 +141,12 @@ def test_bob_cannot_see_verify_edit_or_remove_alices_channel(client: Client, sub
 
 def test_channel_posts_need_the_csrf_token(csrf_client: Client, subscriber) -> None:
     channel = services.channel_add(subscriber=subscriber, kind="sms", address="20555111")
-    assert csrf_client.post(reverse("accounts:channels"), {"kind": "sms", "address": "20555222", "language": "fr"}).status_code == 403
+    assert (
+        csrf_client.post(
+            reverse("accounts:channels"), {"kind": "sms", "address": "20555222", "language": "fr"}
+        ).status_code
+        == 403
+    )
     assert csrf_client.post(reverse("accounts:channel_remove", args=[channel.pk])).status_code == 403
     assert csrf_client.post(reverse("accounts:paperless"), {"paperless": "1"}).status_code == 403
 
