@@ -34,6 +34,27 @@ def one_of_each(subscriber, clerk) -> dict:
         "bill": bill,
         "group": clerk.groups.first(),
         "sequence": Sequence.objects.get_or_create(name="account_number")[0],
+        **_notification_rows(subscriber, account, bill),
+    }
+
+
+def _notification_rows(subscriber, account, bill) -> dict:
+    from accounts.services import channel_add
+    from billing.models import PrintRequest
+    from notifications.models import DeliveryReport, Message
+    from notifications.services import sms_alert_subscribe
+
+    channel = channel_add(subscriber=subscriber, kind="sms", address="20555111")
+    message = Message.objects.get(channel=channel)
+    return {
+        "contactchannel": channel,
+        "channelverification": channel.verifications.get(),
+        "message": message,
+        "deliveryreport": DeliveryReport.objects.create(
+            provider="console", provider_message_id="x1", raw_status="Success", status="delivered"
+        ),
+        "smsalertsubscription": sms_alert_subscribe(account=account, started_on=bill.period),
+        "printrequest": PrintRequest.objects.create(bill=bill, agency=subscriber.agency, requested_by=subscriber.user),
     }
 
 
