@@ -14,13 +14,14 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F
 from django.utils import timezone
 
-from .channels.base import PermanentError, TransientError
+from .channels.base import PermanentError, SendResult, TransientError
 from .channels.registry import transport_for
 from .models import Message
 
@@ -56,50 +57,89 @@ def backoff(attempts: int) -> dt.timedelta:
     return dt.timedelta(seconds=min(30 * 2 ** max(attempts - 1, 0), 3600))
 
 
+@dataclass
+class _Outcome:
+    message: Message
+    result: SendResult | None = None
+    error: Exception | None = None
+
+
 def messages_send(ids: Sequence[int]) -> dict[str, int]:
-    """Send each claimed message once; safe to run twice for the same ids."""
-    counts = {"sent": 0, "retry": 0, "failed": 0, "skipped": 0}
-    for message in Message.objects.filter(pk__in=ids, status=Message.Status.SENDING).order_by("pk"):
-        counts[message_send(message)] += 1
-    return counts
+    """Send a claimed batch; safe to run twice for the same ids.
+
+    Provider calls run on a few threads (they wait on the network, not the
+    CPU); the outcomes are then written with one compare-and-set UPDATE per
+    kind of outcome, only for rows still SENDING under this claim.
+    """
+    batch = list(Message.objects.filter(pk__in=ids, status=Message.Status.SENDING).order_by("pk"))
+    if not batch:
+        return {"sent": 0, "retry": 0, "failed": 0, "skipped": len(ids)}
+    with ThreadPoolExecutor(max_workers=min(settings.SELFCARE_OUTBOX_SEND_THREADS, len(batch))) as pool:
+        outcomes = list(pool.map(_send_one, batch))
+    return _record(outcomes)
 
 
 def message_send(message: Message) -> str:
-    transport = transport_for(message.channel_kind)
-    claimed = Message.objects.filter(pk=message.pk, status=Message.Status.SENDING, claimed_at=message.claimed_at)
-    try:
-        result = transport.send(message)
-    except TransientError as exc:
-        attempts = message.attempts + 1
-        if attempts >= settings.SELFCARE_OUTBOX_MAX_ATTEMPTS:
-            claimed.update(status=Message.Status.FAILED, attempts=attempts, last_error=str(exc)[:2000], claimed_at=None)
-            return "failed"
-        claimed.update(
-            status=Message.Status.PENDING,
-            attempts=attempts,
-            next_attempt_at=timezone.now() + backoff(attempts),
-            last_error=str(exc)[:2000],
-            claimed_at=None,
-        )
-        return "retry"
-    except PermanentError as exc:
-        claimed.update(
-            status=Message.Status.FAILED, attempts=F("attempts") + 1, last_error=str(exc)[:2000], claimed_at=None
-        )
-        return "failed"
-    now = timezone.now()
-    updated = claimed.update(
-        status=result.status,
-        attempts=F("attempts") + 1,
-        provider=transport.name,
-        provider_message_id=result.provider_message_id,
-        sent_at=now,
-        claimed_at=None,
-        last_error="",
-    )
-    if updated and result.provider_message_id:
-        # A delivery report may have beaten our own bookkeeping: apply it now.
-        from .services import delivery_reports_apply_waiting
+    """Send one claimed message (the back office's "send now")."""
+    counts = _record([_send_one(message)])
+    return next(k for k, v in counts.items() if v)
 
-        delivery_reports_apply_waiting(provider=transport.name, provider_message_id=result.provider_message_id)
-    return "sent" if updated else "skipped"
+
+def _send_one(message: Message) -> _Outcome:
+    try:
+        return _Outcome(message, result=transport_for(message.channel_kind).send(message))
+    except (TransientError, PermanentError) as exc:
+        return _Outcome(message, error=exc)
+    except Exception as exc:
+        logger.exception("Provider crashed on message %s", message.pk)
+        return _Outcome(message, error=TransientError(f"provider crashed: {exc!r}"))
+
+
+def _record(outcomes: list[_Outcome]) -> dict[str, int]:
+    now = timezone.now()
+    counts = {"sent": 0, "retry": 0, "failed": 0, "skipped": 0}
+    sent, retry, failed = [], [], []
+    for o in outcomes:
+        m = o.message
+        m.attempts += 1
+        m.claimed_at = None
+        if o.result is not None:
+            m.status = o.result.status
+            m.provider = transport_for(m.channel_kind).name
+            m.provider_message_id = o.result.provider_message_id
+            m.sent_at = now
+            m.last_error = ""
+            sent.append(m)
+        elif isinstance(o.error, TransientError) and m.attempts < settings.SELFCARE_OUTBOX_MAX_ATTEMPTS:
+            m.status = Message.Status.PENDING
+            m.next_attempt_at = now + backoff(m.attempts)
+            m.last_error = str(o.error)[:2000]
+            retry.append(m)
+        else:
+            m.status = Message.Status.FAILED
+            m.last_error = str(o.error)[:2000]
+            failed.append(m)
+    # Compare-and-set: only rows still SENDING are written, so a batch that a
+    # re-drive handed to another worker meanwhile is not overwritten.
+    still_claimed = Message.objects.filter(status=Message.Status.SENDING)
+    fields = {
+        "sent": ["status", "attempts", "claimed_at", "provider", "provider_message_id", "sent_at", "last_error"],
+        "retry": ["status", "attempts", "claimed_at", "next_attempt_at", "last_error"],
+        "failed": ["status", "attempts", "claimed_at", "last_error"],
+    }
+    with transaction.atomic():
+        for name, rows in (("sent", sent), ("retry", retry), ("failed", failed)):
+            if rows:
+                counts[name] = still_claimed.bulk_update(rows, fields[name])
+        counts["skipped"] = len(outcomes) - counts["sent"] - counts["retry"] - counts["failed"]
+        if sent:
+            # A delivery report may have beaten our own bookkeeping: apply it now.
+            from .services import delivery_reports_apply_waiting
+
+            by_provider: dict[str, list[str]] = {}
+            for m in sent:
+                if m.provider_message_id:
+                    by_provider.setdefault(m.provider, []).append(m.provider_message_id)
+            for provider, message_ids in by_provider.items():
+                delivery_reports_apply_waiting(provider=provider, provider_message_ids=message_ids)
+    return counts

@@ -238,19 +238,29 @@ def delivery_report_record(
     return message
 
 
-def delivery_reports_apply_waiting(*, provider: str, provider_message_id: str) -> int:
+def delivery_reports_apply_waiting(*, provider: str, provider_message_ids: Iterable[str]) -> int:
+    """Apply the reports that arrived before their messages' ids were recorded."""
+    ids = list(provider_message_ids)
     with transaction.atomic():
-        message = Message.objects.filter(provider=provider, provider_message_id=provider_message_id).first()
-        if message is None:
-            return 0
         waiting = list(
             DeliveryReport.objects.select_for_update()
-            .filter(provider=provider, provider_message_id=provider_message_id, applied_at__isnull=True)
+            .filter(provider=provider, provider_message_id__in=ids, applied_at__isnull=True)
             .order_by("received_at")
         )
+        if not waiting:
+            return 0
+        messages = {
+            m.provider_message_id: m
+            for m in Message.objects.filter(
+                provider=provider, provider_message_id__in={r.provider_message_id for r in waiting}
+            )
+        }
+        applied = 0
         for report in waiting:
-            _apply(report, message)
-    return len(waiting)
+            if report.provider_message_id in messages:
+                _apply(report, messages[report.provider_message_id])
+                applied += 1
+    return applied
 
 
 def _apply(report: DeliveryReport, message: Message) -> None:

@@ -260,6 +260,8 @@ SELFCARE_PROVIDER_TIMEOUT = float(env("SELFCARE_PROVIDER_TIMEOUT", "10"))
 # A message is retried with exponential back-off, then failed for good.
 SELFCARE_OUTBOX_MAX_ATTEMPTS = envint("SELFCARE_OUTBOX_MAX_ATTEMPTS", 6)
 SELFCARE_OUTBOX_BATCH = envint("SELFCARE_OUTBOX_BATCH", 200)
+# Provider calls in flight at once per batch: they wait on the network.
+SELFCARE_OUTBOX_SEND_THREADS = envint("SELFCARE_OUTBOX_SEND_THREADS", 8)
 # A row left in "sending" this long (its worker died) goes back to pending.
 SELFCARE_OUTBOX_STALE_SECONDS = envint("SELFCARE_OUTBOX_STALE_SECONDS", 300)
 # Paid SMS alert service: yearly fee, added to the first bill of each year.
