@@ -118,7 +118,9 @@ class BillAdmin(AccountNumberSearchMixin, admin.ModelAdmin):
     def announce(self, request: HttpRequest, queryset: QuerySet[Bill]) -> None:
         from notifications.services import bills_announce
 
-        count = bills_announce(bills=queryset.select_related("account__subscriber"))
+        count = bills_announce(
+            bills=queryset.select_related("account__subscriber").prefetch_related("account__subscriber__channels")
+        )
         self.message_user(
             request,
             ngettext("%(count)d message queued.", "%(count)d messages queued.", count) % {"count": count},

@@ -13,12 +13,13 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections import defaultdict
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from .channels.base import PermanentError, SendResult, TransientError
@@ -96,50 +97,72 @@ def _send_one(message: Message) -> _Outcome:
 
 
 def _record(outcomes: list[_Outcome]) -> dict[str, int]:
+    """Write a batch's outcomes with a few UPDATEs, each a compare-and-set on
+    SENDING: a row that a re-drive handed to another worker meanwhile is left alone.
+
+    Rows are grouped by what they share (status, provider, error, attempts),
+    so a batch of 250 successes is two statements, not 250 (measured: Django's
+    per-row CASE in bulk_update cost more than the HTTP calls).
+    """
     now = timezone.now()
     counts = {"sent": 0, "retry": 0, "failed": 0, "skipped": 0}
-    sent, retry, failed = [], [], []
+    groups: dict[tuple, list[Message]] = defaultdict(list)
     for o in outcomes:
-        m = o.message
-        m.attempts += 1
-        m.claimed_at = None
+        m, attempts = o.message, o.message.attempts + 1
         if o.result is not None:
-            m.status = o.result.status
-            m.provider = transport_for(m.channel_kind).name
-            m.provider_message_id = o.result.provider_message_id
-            m.sent_at = now
-            m.last_error = ""
-            sent.append(m)
-        elif isinstance(o.error, TransientError) and m.attempts < settings.SELFCARE_OUTBOX_MAX_ATTEMPTS:
-            m.status = Message.Status.PENDING
-            m.next_attempt_at = now + backoff(m.attempts)
-            m.last_error = str(o.error)[:2000]
-            retry.append(m)
+            provider = transport_for(m.channel_kind).name
+            groups[("sent", o.result.status, provider, attempts)].append(m)
+            m.provider, m.provider_message_id = provider, o.result.provider_message_id
+        elif isinstance(o.error, TransientError) and attempts < settings.SELFCARE_OUTBOX_MAX_ATTEMPTS:
+            groups[("retry", str(o.error)[:2000], attempts)].append(m)
         else:
-            m.status = Message.Status.FAILED
-            m.last_error = str(o.error)[:2000]
-            failed.append(m)
-    # Compare-and-set: only rows still SENDING are written, so a batch that a
-    # re-drive handed to another worker meanwhile is not overwritten.
-    still_claimed = Message.objects.filter(status=Message.Status.SENDING)
-    fields = {
-        "sent": ["status", "attempts", "claimed_at", "provider", "provider_message_id", "sent_at", "last_error"],
-        "retry": ["status", "attempts", "claimed_at", "next_attempt_at", "last_error"],
-        "failed": ["status", "attempts", "claimed_at", "last_error"],
-    }
+            groups[("failed", str(o.error)[:2000], attempts)].append(m)
+
     with transaction.atomic():
-        for name, rows in (("sent", sent), ("retry", retry), ("failed", failed)):
-            if rows:
-                counts[name] = still_claimed.bulk_update(rows, fields[name])
+        for key, rows in groups.items():
+            still_claimed = Message.objects.filter(pk__in=[m.pk for m in rows], status=Message.Status.SENDING)
+            if key[0] == "sent":
+                _, status, provider, attempts = key
+                updated = still_claimed.update(
+                    status=status, attempts=attempts, claimed_at=None, provider=provider, sent_at=now, last_error=""
+                )
+                _set_provider_ids([m for m in rows if m.provider_message_id])
+            elif key[0] == "retry":
+                _, error, attempts = key
+                updated = still_claimed.update(
+                    status=Message.Status.PENDING, attempts=attempts, claimed_at=None,
+                    next_attempt_at=now + backoff(attempts), last_error=error,
+                )  # fmt: skip
+            else:
+                _, error, attempts = key
+                updated = still_claimed.update(
+                    status=Message.Status.FAILED, attempts=attempts, claimed_at=None, last_error=error
+                )
+            counts[key[0]] += updated
         counts["skipped"] = len(outcomes) - counts["sent"] - counts["retry"] - counts["failed"]
+        sent = [m for key, rows in groups.items() if key[0] == "sent" for m in rows if m.provider_message_id]
         if sent:
             # A delivery report may have beaten our own bookkeeping: apply it now.
             from .services import delivery_reports_apply_waiting
 
-            by_provider: dict[str, list[str]] = {}
+            by_provider: dict[str, list[str]] = defaultdict(list)
             for m in sent:
-                if m.provider_message_id:
-                    by_provider.setdefault(m.provider, []).append(m.provider_message_id)
+                by_provider[m.provider].append(m.provider_message_id)
             for provider, message_ids in by_provider.items():
                 delivery_reports_apply_waiting(provider=provider, provider_message_ids=message_ids)
     return counts
+
+
+def _set_provider_ids(rows: list[Message]) -> None:
+    """Each row's own provider message id, in one statement."""
+    if not rows:
+        return
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "UPDATE notifications_message AS m SET provider_message_id = v.pid "
+                "FROM unnest(%s::bigint[], %s::text[]) AS v(id, pid) WHERE m.id = v.id",
+                [[m.pk for m in rows], [m.provider_message_id for m in rows]],
+            )
+    else:  # SQLite, the demo: volumes are small
+        Message.objects.bulk_update(rows, ["provider_message_id"])

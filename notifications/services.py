@@ -66,15 +66,17 @@ def message_render(*, event: str, language: str, channel_kind: str, context: dic
     context = {"operator": settings.SELFCARE_OPERATOR_NAME, "event": event, **context}
     with translation.override(language):
         body = render_to_string(f"notifications/{event}.{language}.txt", context).strip()
-        subject = render_to_string(f"notifications/subject.{language}.txt", context).strip()
+        if channel_kind == ChannelKind.EMAIL:
+            subject = render_to_string(f"notifications/subject.{language}.txt", context).strip()
+            return Rendered(subject=subject, body=body)
     if channel_kind != ChannelKind.SMS:
-        return Rendered(subject=subject, body=body)
+        return Rendered(subject="", body=body)
     # Bidi marks help a web page, not an SMS, where each costs a character.
     body = body.replace("\u200f", "").replace("\u200e", "")
     if language != "ar":
         body = gsm7_fold(body)
     length = sms_length(body)
-    return Rendered(subject=subject, body=body, encoding=length.encoding, segments=length.segments)
+    return Rendered(subject="", body=body, encoding=length.encoding, segments=length.segments)
 
 
 def quiet_hours_end(*, now: dt.datetime) -> dt.datetime | None:
@@ -112,17 +114,29 @@ def notify(
     Re-running it for the same event and object adds nothing: the dedupe key
     (event, object, channel) is unique, and conflicts are skipped by the database.
     """
-    now = now or timezone.now()
-    if channels is None:
-        channels = subscriber.channels.all()
+    rows = message_rows(
+        event=event, subscriber=subscriber, object_key=object_key, context=context, account=account,
+        channels=subscriber.channels.all() if channels is None else channels, now=now or timezone.now(),
+    )  # fmt: skip
+    return outbox_write(rows)
+
+
+def message_rows(
+    *,
+    event: str,
+    subscriber: Subscriber,
+    object_key: str,
+    context: dict[str, Any],
+    account: ServiceAccount | None,
+    channels: Iterable[ContactChannel],
+    now: dt.datetime,
+) -> list[Message]:
+    """The unsaved outbox rows of one event: rendered, sized and scheduled."""
     targets = list(channels) if event == Event.VERIFICATION_CODE else _eligible(channels, event)
     rows = []
     for channel in targets:
         rendered = message_render(
-            event=event,
-            language=channel.language,
-            channel_kind=channel.kind,
-            context=_localise(context, channel.language),
+            event=event, language=channel.language, channel_kind=channel.kind, context=_localise(context, channel.language)
         )
         urgent = event in URGENT_EVENTS
         wait_until = None if urgent or channel.kind not in QUIET_CHANNELS else quiet_hours_end(now=now)
@@ -144,12 +158,18 @@ def notify(
                 next_attempt_at=wait_until or now,
             )
         )
+    return rows
+
+
+def outbox_write(rows: list[Message]) -> int:
+    """Insert rows whose dedupe key is new; the relay runs once the transaction commits."""
     if not rows:
         return 0
-    keys = [row.dedupe_key for row in rows]
+    keys = {row.dedupe_key for row in rows}
     existing = set(Message.objects.filter(dedupe_key__in=keys).values_list("dedupe_key", flat=True))
+    # ignore_conflicts covers a concurrent writer between the read and the insert.
     Message.objects.bulk_create([r for r in rows if r.dedupe_key not in existing], ignore_conflicts=True)
-    created = len(set(keys) - existing)
+    created = len(keys - existing)
     if created:
         transaction.on_commit(_kick_relay)
     return created
@@ -290,9 +310,25 @@ def message_resend(*, message: Message) -> bool:
     return bool(updated)
 
 
-def bills_announce(*, bills: Iterable[Bill], now: dt.datetime | None = None) -> int:
-    """Announce many bills (the command and the admin action); returns messages created."""
-    return sum(bill_announce(bill=bill, now=now) for bill in bills)
+def bills_announce(*, bills: Iterable[Bill], now: dt.datetime | None = None, chunk: int = 1000) -> int:
+    """Announce many bills (the bill run, the command, the admin action) with a
+    few queries per thousand bills; returns messages created. Idempotent.
+
+    Bills should come with `account__subscriber` selected and the subscribers'
+    `channels` prefetched.
+    """
+    now = now or timezone.now()
+    created, rows = 0, []
+    for bill in bills:
+        subscriber = bill.account.subscriber
+        rows += message_rows(
+            event=Event.BILL_ISSUED, subscriber=subscriber, object_key=bill.number, context=bill_context(bill),
+            account=bill.account, channels=subscriber.channels.all(), now=now,
+        )  # fmt: skip
+        if len(rows) >= chunk:
+            created += outbox_write(rows)
+            rows = []
+    return created + outbox_write(rows)
 
 
 # --- Paid SMS alert service ------------------------------------------------

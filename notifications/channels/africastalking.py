@@ -8,11 +8,14 @@ callback as form fields `id` and `status`.
 
 from __future__ import annotations
 
-import httpx
+import json
+
+import urllib3
 from django.conf import settings
 
 from ..models import Message
 from .base import PermanentError, SendResult, TransientError
+from .http import pool
 
 # statusCode values of a recipient: 100-102 accepted; 401-409 the number or the
 # account is refused; 500+ the gateway's trouble.
@@ -22,9 +25,6 @@ RETRYABLE = {500, 501, 502}
 
 class AfricasTalkingTransport:
     name = "africastalking"
-
-    def __init__(self, client: httpx.Client | None = None) -> None:
-        self.client = client or _client()
 
     def send(self, message: Message) -> SendResult:
         data = {
@@ -37,23 +37,25 @@ class AfricasTalkingTransport:
         if settings.AFRICASTALKING_SENDER_ID:
             data["from"] = settings.AFRICASTALKING_SENDER_ID
         try:
-            response = self.client.post(
+            response = pool().request(
+                "POST",
                 settings.AFRICASTALKING_URL,
-                data=data,
+                fields=data,
+                encode_multipart=False,
                 headers={"apiKey": settings.AFRICASTALKING_API_KEY, "Accept": "application/json"},
             )
-        except httpx.HTTPError as exc:
+        except urllib3.exceptions.HTTPError as exc:
             raise TransientError(f"gateway unreachable: {exc}") from exc
-        if response.status_code >= 500 or response.status_code == 429:
-            raise TransientError(f"gateway answered {response.status_code}")
-        if response.status_code >= 400:
-            raise PermanentError(f"gateway refused the request: {response.status_code} {response.text[:200]}")
+        text = response.data.decode("utf-8", "replace")
+        if response.status >= 500 or response.status == 429:
+            raise TransientError(f"gateway answered {response.status}")
+        if response.status >= 400:
+            raise PermanentError(f"gateway refused the request: {response.status} {text[:200]}")
         try:
-            recipients = response.json()["SMSMessageData"]["Recipients"]
-            recipient = recipients[0]
+            recipient = json.loads(text)["SMSMessageData"]["Recipients"][0]
             code = int(recipient.get("statusCode", 0))
         except (ValueError, KeyError, IndexError, TypeError) as exc:
-            raise TransientError(f"unreadable gateway reply: {response.text[:200]}") from exc
+            raise TransientError(f"unreadable gateway reply: {text[:200]}") from exc
         if code in ACCEPTED:
             return SendResult(provider_message_id=recipient.get("messageId") or None)
         if code in RETRYABLE:
@@ -71,15 +73,3 @@ REPORT_STATUS = {
     "Failed": Message.Status.FAILED,
     "Expired": Message.Status.FAILED,
 }
-
-
-def _client() -> httpx.Client:
-    # One pooled keep-alive client per process: a TLS handshake per SMS would
-    # cost more than the SMS.
-    global _shared
-    if _shared is None:
-        _shared = httpx.Client(timeout=settings.SELFCARE_PROVIDER_TIMEOUT)
-    return _shared
-
-
-_shared: httpx.Client | None = None

@@ -42,5 +42,8 @@ def transport_for(channel_kind: str) -> Transport:
 
 
 def reset() -> None:
-    """Forget built transports (tests change the settings)."""
+    """Forget built transports and the HTTP pool (tests change the settings)."""
+    from . import http
+
     _build.cache_clear()
+    http.reset()

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 
-import httpx
+import urllib3
 from django.conf import settings
 
 from ..models import Message
 from .base import PermanentError, SendResult, TransientError
+from .http import pool
 
 # One approved template per event; its body parameters are the message's.
 TEMPLATE_LANGUAGE = {"ar": "ar", "fr": "fr", "en": "en"}
@@ -23,9 +25,6 @@ TEMPLATE_LANGUAGE = {"ar": "ar", "fr": "fr", "en": "en"}
 
 class WhatsAppCloudTransport:
     name = "whatsapp_cloud"
-
-    def __init__(self, client: httpx.Client | None = None) -> None:
-        self.client = client or httpx.Client(timeout=settings.SELFCARE_PROVIDER_TIMEOUT)
 
     def send(self, message: Message) -> SendResult:
         url = f"{settings.WHATSAPP_GRAPH_URL.rstrip('/')}/{settings.WHATSAPP_PHONE_NUMBER_ID}/messages"
@@ -47,19 +46,26 @@ class WhatsAppCloudTransport:
             },
         }
         try:
-            response = self.client.post(
-                url, json=payload, headers={"Authorization": f"Bearer {settings.WHATSAPP_ACCESS_TOKEN}"}
+            response = pool().request(
+                "POST",
+                url,
+                body=json.dumps(payload).encode(),
+                headers={
+                    "Authorization": f"Bearer {settings.WHATSAPP_ACCESS_TOKEN}",
+                    "Content-Type": "application/json",
+                },
             )
-        except httpx.HTTPError as exc:
+        except urllib3.exceptions.HTTPError as exc:
             raise TransientError(f"Graph API unreachable: {exc}") from exc
-        if response.status_code >= 500 or response.status_code == 429:
-            raise TransientError(f"Graph API answered {response.status_code}")
-        if response.status_code >= 400:
-            raise PermanentError(f"Graph API refused: {response.status_code} {response.text[:300]}")
+        text = response.data.decode("utf-8", "replace")
+        if response.status >= 500 or response.status == 429:
+            raise TransientError(f"Graph API answered {response.status}")
+        if response.status >= 400:
+            raise PermanentError(f"Graph API refused: {response.status} {text[:300]}")
         try:
-            return SendResult(provider_message_id=response.json()["messages"][0]["id"])
+            return SendResult(provider_message_id=json.loads(text)["messages"][0]["id"])
         except (ValueError, KeyError, IndexError, TypeError) as exc:
-            raise TransientError(f"unreadable Graph API reply: {response.text[:200]}") from exc
+            raise TransientError(f"unreadable Graph API reply: {text[:200]}") from exc
 
 
 STATUS = {
