@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test lint format messages bench-portal clean
+.PHONY: run test lint format messages bench-portal bench-notifications clean
 
 # The virtualenv is rebuilt when a requirements file changes.
 $(VENV)/.installed-run: requirements.txt
@@ -45,6 +45,9 @@ messages: $(VENV)/.installed-dev
 
 bench-portal: $(VENV)/.installed-dev
 	scripts/with-services.sh $(PY) benchmarks/portal.py
+
+bench-notifications: $(VENV)/.installed-dev
+	scripts/with-services.sh $(PY) benchmarks/notifications.py $(N)
 
 clean:
 	rm -rf $(VENV) var staticfiles .pytest_cache .ruff_cache
