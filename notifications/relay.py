@@ -123,10 +123,11 @@ def _record(outcomes: list[_Outcome]) -> dict[str, int]:
             still_claimed = Message.objects.filter(pk__in=[m.pk for m in rows], status=Message.Status.SENDING)
             if key[0] == "sent":
                 _, status, provider, attempts = key
+                # Ids first, under the same SENDING guard; the rows stay locked until commit.
+                _set_provider_ids([m for m in rows if m.provider_message_id])
                 updated = still_claimed.update(
                     status=status, attempts=attempts, claimed_at=None, provider=provider, sent_at=now, last_error=""
                 )
-                _set_provider_ids([m for m in rows if m.provider_message_id])
             elif key[0] == "retry":
                 _, error, attempts = key
                 updated = still_claimed.update(
@@ -161,8 +162,8 @@ def _set_provider_ids(rows: list[Message]) -> None:
         with connection.cursor() as cursor:
             cursor.execute(
                 "UPDATE notifications_message AS m SET provider_message_id = v.pid "
-                "FROM unnest(%s::bigint[], %s::text[]) AS v(id, pid) WHERE m.id = v.id",
-                [[m.pk for m in rows], [m.provider_message_id for m in rows]],
+                "FROM unnest(%s::bigint[], %s::text[]) AS v(id, pid) WHERE m.id = v.id AND m.status = %s",
+                [[m.pk for m in rows], [m.provider_message_id for m in rows], Message.Status.SENDING],
             )
     else:  # SQLite, the demo: volumes are small
-        Message.objects.bulk_update(rows, ["provider_message_id"])
+        Message.objects.filter(status=Message.Status.SENDING).bulk_update(rows, ["provider_message_id"])

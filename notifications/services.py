@@ -39,6 +39,16 @@ PREFERENCE = {
 # Sent at once, even at night.
 URGENT_EVENTS = {Event.VERIFICATION_CODE, Event.OVERDUE_NOTICE}
 QUIET_CHANNELS = {ChannelKind.SMS, ChannelKind.WHATSAPP}
+# WhatsApp sends business-initiated messages only from approved templates
+# (`selfcare_<event>`, one per language); these are their body parameters, in order.
+WHATSAPP_TEMPLATE_PARAMS = {
+    Event.BILL_ISSUED: ("kind", "period", "account", "amount", "due_date", "link"),
+    Event.PAYMENT_RECEIVED: ("amount", "account", "receipt", "remaining"),
+    Event.DUE_REMINDER: ("period", "account", "amount", "due_date", "link"),
+    Event.OVERDUE_NOTICE: ("period", "account", "amount", "disconnection_date", "link"),
+    Event.APPOINTMENT: ("date", "start", "end", "account", "reference"),
+    Event.VERIFICATION_CODE: ("code",),
+}
 
 
 @dataclass(frozen=True)
@@ -135,9 +145,13 @@ def message_rows(
     targets = list(channels) if event == Event.VERIFICATION_CODE else _eligible(channels, event)
     rows = []
     for channel in targets:
-        rendered = message_render(
-            event=event, language=channel.language, channel_kind=channel.kind, context=_localise(context, channel.language)
-        )
+        localised = _localise(context, channel.language)
+        rendered = message_render(event=event, language=channel.language, channel_kind=channel.kind, context=localised)
+        template_name, template_params = "", []
+        if channel.kind == ChannelKind.WHATSAPP:
+            template_name = f"selfcare_{event}"
+            with translation.override(channel.language):
+                template_params = [str(localised.get(key, "")) for key in WHATSAPP_TEMPLATE_PARAMS[event]]
         urgent = event in URGENT_EVENTS
         wait_until = None if urgent or channel.kind not in QUIET_CHANNELS else quiet_hours_end(now=now)
         rows.append(
@@ -155,6 +169,8 @@ def message_rows(
                 encoding=rendered.encoding,
                 segments=rendered.segments,
                 urgent=urgent,
+                template_name=template_name,
+                template_params=template_params,
                 next_attempt_at=wait_until or now,
             )
         )
@@ -255,6 +271,7 @@ def delivery_report_record(
             return None
         if report.applied_at is None:
             _apply(report, message)
+            message.refresh_from_db()  # _apply writes with UPDATEs: return what is stored
     return message
 
 

@@ -67,9 +67,9 @@ def whatsapp_webhook(request: HttpRequest) -> HttpResponse:
     try:
         payload = json.loads(request.body)
         changes = [change["value"] for entry in payload["entry"] for change in entry.get("changes", [])]
-    except (ValueError, KeyError, TypeError):
+        statuses = [s for value in changes if isinstance(value, dict) for s in value.get("statuses", []) or []]
+    except (ValueError, KeyError, TypeError, AttributeError):
         return _error(400, "invalid_payload", "Expected a WhatsApp Cloud API webhook body.")
-    statuses = [s for value in changes if isinstance(value, dict) for s in value.get("statuses", []) or []]
     matched, unknown = 0, 0
     for status in statuses:
         if not isinstance(status, dict) or status.get("status") not in whatsapp_cloud.STATUS or not status.get("id"):
@@ -85,3 +85,29 @@ def whatsapp_webhook(request: HttpRequest) -> HttpResponse:
     if statuses and not matched:
         return _error(404, "unknown_message", "No message with these ids yet; the reports are kept.")
     return JsonResponse({"matched": matched, "unknown": unknown})
+
+
+def _whatsapp_statuses(body: bytes) -> list | None:
+    """The `statuses` of a Cloud API webhook body, or None when it is not one.
+    Every level is type-checked: a signed body can still be malformed."""
+    try:
+        payload = json.loads(body)
+    except ValueError:
+        return None
+    entries = payload.get("entry") if isinstance(payload, dict) else None
+    if not isinstance(entries, list):
+        return None
+    statuses: list = []
+    for entry in entries:
+        changes = entry.get("changes", []) if isinstance(entry, dict) else None
+        if not isinstance(changes, list):
+            return None
+        for change in changes:
+            value = change.get("value") if isinstance(change, dict) else None
+            if not isinstance(value, dict):
+                return None
+            found = value.get("statuses", [])
+            if not isinstance(found, list):
+                return None
+            statuses += found
+    return statuses
