@@ -111,31 +111,36 @@ def _record(outcomes: list[_Outcome]) -> dict[str, int]:
         m, attempts = o.message, o.message.attempts + 1
         if o.result is not None:
             provider = transport_for(m.channel_kind).name
-            groups[("sent", o.result.status, provider, attempts)].append(m)
+            groups[("sent", m.claimed_at, o.result.status, provider, attempts)].append(m)
             m.provider, m.provider_message_id = provider, o.result.provider_message_id
         elif isinstance(o.error, TransientError) and attempts < settings.SELFCARE_OUTBOX_MAX_ATTEMPTS:
-            groups[("retry", str(o.error)[:2000], attempts)].append(m)
+            groups[("retry", m.claimed_at, str(o.error)[:2000], attempts)].append(m)
         else:
-            groups[("failed", str(o.error)[:2000], attempts)].append(m)
+            groups[("failed", m.claimed_at, str(o.error)[:2000], attempts)].append(m)
 
     with transaction.atomic():
         for key, rows in groups.items():
-            still_claimed = Message.objects.filter(pk__in=[m.pk for m in rows], status=Message.Status.SENDING)
+            # Still SENDING under *this* claim: a row re-driven and claimed again by
+            # another worker has a new claimed_at and is left to that worker.
+            claimed_at = key[1]
+            still_claimed = Message.objects.filter(
+                pk__in=[m.pk for m in rows], status=Message.Status.SENDING, claimed_at=claimed_at
+            )
             if key[0] == "sent":
-                _, status, provider, attempts = key
-                # Ids first, under the same SENDING guard; the rows stay locked until commit.
-                _set_provider_ids([m for m in rows if m.provider_message_id])
+                _, _, status, provider, attempts = key
+                # Ids first, under the same guard; the rows stay locked until commit.
+                _set_provider_ids([m for m in rows if m.provider_message_id], claimed_at=claimed_at)
                 updated = still_claimed.update(
                     status=status, attempts=attempts, claimed_at=None, provider=provider, sent_at=now, last_error=""
                 )
             elif key[0] == "retry":
-                _, error, attempts = key
+                _, _, error, attempts = key
                 updated = still_claimed.update(
                     status=Message.Status.PENDING, attempts=attempts, claimed_at=None,
                     next_attempt_at=now + backoff(attempts), last_error=error,
                 )  # fmt: skip
             else:
-                _, error, attempts = key
+                _, _, error, attempts = key
                 updated = still_claimed.update(
                     status=Message.Status.FAILED, attempts=attempts, claimed_at=None, last_error=error
                 )
@@ -154,7 +159,7 @@ def _record(outcomes: list[_Outcome]) -> dict[str, int]:
     return counts
 
 
-def _set_provider_ids(rows: list[Message]) -> None:
+def _set_provider_ids(rows: list[Message], *, claimed_at: dt.datetime | None) -> None:
     """Each row's own provider message id, in one statement."""
     if not rows:
         return
@@ -162,8 +167,11 @@ def _set_provider_ids(rows: list[Message]) -> None:
         with connection.cursor() as cursor:
             cursor.execute(
                 "UPDATE notifications_message AS m SET provider_message_id = v.pid "
-                "FROM unnest(%s::bigint[], %s::text[]) AS v(id, pid) WHERE m.id = v.id AND m.status = %s",
-                [[m.pk for m in rows], [m.provider_message_id for m in rows], Message.Status.SENDING],
+                "FROM unnest(%s::bigint[], %s::text[]) AS v(id, pid) "
+                "WHERE m.id = v.id AND m.status = %s AND m.claimed_at = %s",
+                [[m.pk for m in rows], [m.provider_message_id for m in rows], Message.Status.SENDING, claimed_at],
             )
     else:  # SQLite, the demo: volumes are small
-        Message.objects.filter(status=Message.Status.SENDING).bulk_update(rows, ["provider_message_id"])
+        Message.objects.filter(status=Message.Status.SENDING, claimed_at=claimed_at).bulk_update(
+            rows, ["provider_message_id"]
+        )

@@ -8,6 +8,7 @@ the broker is down at that moment the periodic relay finds the rows anyway.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -27,6 +28,8 @@ from core.money import Money, format_money, quantize
 
 from .models import DeliveryReport, Event, Message, SmsAlertSubscription
 from .sms import GSM7_BASIC, GSM7_EXTENDED, sms_length
+
+logger = logging.getLogger(__name__)
 
 # Which subscriber preference lets each event through.
 PREFERENCE = {
@@ -187,19 +190,26 @@ def outbox_write(rows: list[Message]) -> int:
     Message.objects.bulk_create([r for r in rows if r.dedupe_key not in existing], ignore_conflicts=True)
     created = len(keys - existing)
     if created:
-        transaction.on_commit(_kick_relay)
+        _kick_relay_on_commit()
     return created
+
+
+def _kick_relay_on_commit() -> None:
+    """Ask for one relay run when the transaction commits, however many writes it made."""
+    connection = transaction.get_connection()
+    if connection.in_atomic_block and any(entry[1] is _kick_relay for entry in connection.run_on_commit):
+        return
+    transaction.on_commit(_kick_relay)
 
 
 def _kick_relay() -> None:
     from .tasks import outbox_relay
 
     try:
-        outbox_relay.delay()
+        # No publish retries: with the broker down, the periodic relay will find the rows.
+        outbox_relay.apply_async(retry=False)
     except Exception:
-        import logging
-
-        logging.getLogger(__name__).warning("Could not enqueue the outbox relay; the periodic relay will.")
+        logger.warning("Could not enqueue the outbox relay; the periodic relay will.", exc_info=True)
 
 
 def _localise(context: dict[str, Any], language: str) -> dict[str, Any]:
@@ -323,7 +333,7 @@ def message_resend(*, message: Message) -> bool:
         status=Message.Status.PENDING, attempts=0, next_attempt_at=timezone.now(), last_error=""
     )
     if updated:
-        transaction.on_commit(_kick_relay)
+        _kick_relay_on_commit()
     return bool(updated)
 
 

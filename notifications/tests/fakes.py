@@ -21,7 +21,7 @@ import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Self
@@ -167,6 +167,9 @@ class FakeSmsGateway(_FakeServer):
         self.report_url: str | None = None
         self.report_responses: list[httpx.Response] = []
         self.report_errors: list[BaseException] = []
+        # Called with the form of each accepted send before it is answered:
+        # lets a test make something happen while the sender waits.
+        self.on_receive: Callable[[dict[str, str]], None] | None = None
 
     @property
     def send_url(self) -> str:
@@ -218,7 +221,9 @@ class FakeSmsGateway(_FakeServer):
                 self.sent[message_id] = reference
                 if reference:
                     self._first_id.setdefault(reference, message_id)
-            delay, report_url = self.delay, self.report_url
+            delay, report_url, on_receive = self.delay, self.report_url, self.on_receive
+        if on_receive:
+            on_receive(form)
         if report_url:
             try:
                 response = self.post_report(report_url, message_id=message_id, status="Success")
@@ -307,7 +312,12 @@ def whatsapp_status_body(*statuses: tuple[str, str], recipient: str = "216201112
                                 "messaging_product": "whatsapp",
                                 "metadata": {"phone_number_id": GRAPH_PHONE_NUMBER_ID},
                                 "statuses": [
-                                    {"id": wamid, "status": status, "timestamp": "1790000000", "recipient_id": recipient}
+                                    {
+                                        "id": wamid,
+                                        "status": status,
+                                        "timestamp": "1790000000",
+                                        "recipient_id": recipient,
+                                    }
                                     for wamid, status in statuses
                                 ],
                             },
