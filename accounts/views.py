@@ -78,7 +78,7 @@ def channels(request: HttpRequest) -> HttpResponse:
             if channel.is_verified:
                 messages.info(request, _("This channel is already verified."))
                 return redirect("accounts:channels")
-            messages.success(request, _("We sent a code to %(address)s.") % {"address": channel.address})
+            messages.success(request, _("We sent a code to %(address)s.") % {"address": _isolated(channel.address)})
             return redirect("accounts:channel_verify", pk=channel.pk)
     return render(
         request,
@@ -100,7 +100,7 @@ def channel_verify(request: HttpRequest, pk: int) -> HttpResponse:
             form.add_error("code", exc.message)
         else:
             messages.success(
-                request, _("Verified: %(address)s will now receive your messages.") % {"address": channel.address}
+                request, _("Verified: %(address)s will now receive your messages.") % {"address": _isolated(channel.address)}
             )
             return redirect("accounts:channels")
     return render(request, "accounts/channel_verify.html", {"form": form, "channel": channel})
@@ -115,7 +115,7 @@ def channel_resend(request: HttpRequest, pk: int) -> HttpResponse:
     except services.TooManyCodes as exc:
         messages.error(request, exc.message)
     else:
-        messages.success(request, _("We sent a new code to %(address)s.") % {"address": channel.address})
+        messages.success(request, _("We sent a new code to %(address)s.") % {"address": _isolated(channel.address)})
     return redirect("accounts:channel_verify", pk=channel.pk)
 
 
@@ -150,3 +150,9 @@ def paperless(request: HttpRequest) -> HttpResponse:
     else:
         messages.success(request, _("Your choice for paper bills is saved."))
     return redirect("accounts:channels")
+
+
+def _isolated(address: str) -> str:
+    """A phone number or e-mail inside a translated sentence: isolated (LRI…PDI) so
+    an Arabic sentence does not move its "+" to the wrong end."""
+    return f"\u2066{address}\u2069"

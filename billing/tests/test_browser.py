@@ -391,3 +391,51 @@ def test_wrong_password_shows_the_error_and_stays_on_login(live_server, demo, ne
     # Still logged out: the dashboard sends back to the login page.
     page.goto(f"{live_server.url}/{language}/dashboard/")
     wait_for_path(page, f"/{language}/login/")
+
+
+# --- Contact channels, e-bills and paper copies (issue 3) ---------------------
+
+
+def test_subscriber_registers_a_phone_verifies_it_goes_paperless_and_asks_for_paper(live_server, demo, new_page):
+    from billing.models import PrintRequest
+    from notifications.models import Event, Message
+
+    page = new_page(PHONE)
+    login(page, live_server.url, "ar", PHONE_NATIONAL)
+    wait_for_path(page, "/ar/dashboard/")
+    page.goto(f"{live_server.url}/ar/contact/")
+    assert_direction(page, "ar", rtl=True)
+    page.select_option("#id_kind", "whatsapp")
+    page.fill("#id_address", "98 123 456")
+    with page.expect_navigation():
+        page.click("form:has(#id_address) button.primary")
+    assert re.search(r"/ar/contact/\d+/verify/$", path_of(page)), path_of(page)
+
+    # The subscriber reads the code from the message the channel received.
+    sent = Message.objects.filter(event=Event.VERIFICATION_CODE, address="+21698123456").latest("created_at")
+    code = re.search(r"\b(\d{6})\b", sent.body).group(1)
+    page.fill("#id_code", "000000" if code != "000000" else "111111")
+    with page.expect_navigation():
+        page.click("button.primary")
+    assert page.locator(".error[role=alert]").is_visible()  # a wrong code says so, on the same page
+    page.fill("#id_code", code)
+    with page.expect_navigation():
+        page.click("button.primary")
+    wait_for_path(page, "/ar/contact/")
+    assert translated(gettext_lazy("Verified"), "ar") in text(page.locator("table.table"))
+    assert_no_sideways_scroll(page, "contact page")
+    shot(page, "ar-contact-mobile")
+
+    with page.expect_navigation():
+        page.click("form[action$='/contact/paperless/'] button")
+    demo.subscriber.refresh_from_db()
+    assert demo.subscriber.paperless
+
+    bill = demo.last_bill(demo.accounts[ServiceKind.WATER])
+    page.goto(f"{live_server.url}/ar/bills/{bill.number}/")
+    with page.expect_navigation():
+        page.click("form[action$='/paper-copy/'] button")
+    assert page.locator(".messages li").is_visible()
+    request = PrintRequest.objects.get(bill=bill)
+    assert request.agency == demo.subscriber.agency
+    shot(page, "ar-bill-paper-copy-mobile")
