@@ -15,6 +15,7 @@ from django.utils.translation import get_language_bidi
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
+from accounts.models import Subscriber
 from accounts.views import subscriber_or_404
 from core.money import babel_locale
 
@@ -75,13 +76,17 @@ def bill_list(request: HttpRequest) -> HttpResponse:
     )
 
 
+def _bill(subscriber: Subscriber, number: str) -> Bill:
+    try:
+        return selectors.bill_get(subscriber=subscriber, number=number)
+    except Bill.DoesNotExist:
+        raise Http404("No such bill") from None
+
+
 @login_required
 def bill_detail(request: HttpRequest, number: str) -> HttpResponse:
     subscriber = subscriber_or_404(request)
-    try:
-        bill = selectors.bill_get(subscriber=subscriber, number=number)
-    except Bill.DoesNotExist:
-        raise Http404("No such bill") from None
+    bill = _bill(subscriber, number)
     today = timezone.localdate()
     return render(
         request,
@@ -128,10 +133,7 @@ def plan(request: HttpRequest, number: str) -> HttpResponse:
 @require_POST
 def bill_paper_copy(request: HttpRequest, number: str) -> HttpResponse:
     subscriber = subscriber_or_404(request)
-    try:
-        bill = selectors.bill_get(subscriber=subscriber, number=number)
-    except Bill.DoesNotExist:
-        raise Http404("No such bill") from None
+    bill = _bill(subscriber, number)
     services.bill_request_paper_copy(bill=bill, requested_by=request.user)
     messages.success(
         request, _("Your agency will print this bill: collect it at %(agency)s.") % {"agency": subscriber.agency.name}

@@ -1,16 +1,15 @@
 from __future__ import annotations
 
 import datetime as dt
-import threading
 from decimal import Decimal
 
 import pytest
-from django.db import connection
 
 from billing.models import Bill, ServiceAccount, Unit
 from billing.numbers import account_number_clean
 from billing.services import account_open, bill_issue, bills_flag_overdue
 from core.exceptions import ApplicationError
+from core.testing import run_in_threads
 
 from .factories import BillFactory, ConsumptionFactory, PlanFactory, ServiceAccountFactory
 
@@ -46,24 +45,9 @@ def test_concurrent_issues_of_one_period_make_one_bill() -> None:
     # given an account, and eight workers told to bill September at once
     account = ServiceAccountFactory()
     ConsumptionFactory(account=account, period=dt.date(2026, 9, 1), quantity=Decimal(90))
-    barrier = threading.Barrier(8)
     results: list[int] = []
-    errors: list[BaseException] = []
 
-    def issue() -> None:
-        try:
-            barrier.wait()
-            results.append(bill_issue(account=account, period=dt.date(2026, 9, 1)).pk)
-        except BaseException as exc:
-            errors.append(exc)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=issue) for _ in range(8)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    errors = run_in_threads(lambda: results.append(bill_issue(account=account, period=dt.date(2026, 9, 1)).pk), 8)
 
     # then one bill exists, with one set of lines, and every worker got it
     assert errors == []
@@ -76,23 +60,9 @@ def test_concurrent_issues_of_one_period_make_one_bill() -> None:
 def test_concurrent_account_openings_never_share_a_number() -> None:
     plan = PlanFactory()
     subscriber = ServiceAccountFactory(plan=plan).subscriber
-    barrier = threading.Barrier(6)
-    errors: list[BaseException] = []
-
-    def open_one() -> None:
-        try:
-            barrier.wait()
-            account_open(subscriber=subscriber, plan=plan, meter_number="M1", service_address="Tunis")
-        except BaseException as exc:
-            errors.append(exc)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=open_one) for _ in range(6)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    errors = run_in_threads(
+        lambda: account_open(subscriber=subscriber, plan=plan, meter_number="M1", service_address="Tunis"), 6
+    )
 
     assert errors == []
     numbers = list(ServiceAccount.objects.filter(subscriber=subscriber).values_list("number", flat=True))

@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import json
 
-import urllib3
 from django.conf import settings
 
 from ..models import Message
 from .base import PermanentError, SendResult, TransientError
-from .http import pool
+from .http import post
 
 # statusCode values of a recipient: 100-102 accepted; 401-409 the number or the
 # account is refused; 500+ the gateway's trouble.
@@ -36,21 +35,13 @@ class AfricasTalkingTransport:
         }
         if settings.AFRICASTALKING_SENDER_ID:
             data["from"] = settings.AFRICASTALKING_SENDER_ID
-        try:
-            response = pool().request(
-                "POST",
-                settings.AFRICASTALKING_URL,
-                fields=data,
-                encode_multipart=False,
-                headers={"apiKey": settings.AFRICASTALKING_API_KEY, "Accept": "application/json"},
-            )
-        except urllib3.exceptions.HTTPError as exc:
-            raise TransientError(f"gateway unreachable: {exc}") from exc
-        text = response.data.decode("utf-8", "replace")
-        if response.status >= 500 or response.status == 429:
-            raise TransientError(f"gateway answered {response.status}")
-        if response.status >= 400:
-            raise PermanentError(f"gateway refused the request: {response.status} {text[:200]}")
+        text = post(
+            settings.AFRICASTALKING_URL,
+            name="SMS gateway",
+            fields=data,
+            encode_multipart=False,
+            headers={"apiKey": settings.AFRICASTALKING_API_KEY, "Accept": "application/json"},
+        )
         try:
             recipient = json.loads(text)["SMSMessageData"]["Recipients"][0]
             code = int(recipient.get("statusCode", 0))

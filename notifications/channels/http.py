@@ -32,3 +32,20 @@ def pool() -> urllib3.PoolManager:
 def reset() -> None:
     global _pool
     _pool = None
+
+
+def post(url: str, *, name: str, **kwargs) -> str:
+    """POST and return the body text; the provider's answer, sorted for the relay:
+    unreachable, 5xx and 429 are worth retrying, any other 4xx is not."""
+    from .base import PermanentError, TransientError
+
+    try:
+        response = pool().request("POST", url, **kwargs)
+    except urllib3.exceptions.HTTPError as exc:
+        raise TransientError(f"{name} unreachable: {exc}") from exc
+    text = response.data.decode("utf-8", "replace")
+    if response.status >= 500 or response.status == 429:
+        raise TransientError(f"{name} answered {response.status}")
+    if response.status >= 400:
+        raise PermanentError(f"{name} refused the request: {response.status} {text[:300]}")
+    return text

@@ -12,12 +12,11 @@ import hashlib
 import hmac
 import json
 
-import urllib3
 from django.conf import settings
 
 from ..models import Message
-from .base import PermanentError, SendResult, TransientError
-from .http import pool
+from .base import SendResult, TransientError
+from .http import post
 
 # One approved template per event; its body parameters are the message's.
 TEMPLATE_LANGUAGE = {"ar": "ar", "fr": "fr", "en": "en"}
@@ -45,23 +44,12 @@ class WhatsAppCloudTransport:
                 ],
             },
         }
-        try:
-            response = pool().request(
-                "POST",
-                url,
-                body=json.dumps(payload).encode(),
-                headers={
-                    "Authorization": f"Bearer {settings.WHATSAPP_ACCESS_TOKEN}",
-                    "Content-Type": "application/json",
-                },
-            )
-        except urllib3.exceptions.HTTPError as exc:
-            raise TransientError(f"Graph API unreachable: {exc}") from exc
-        text = response.data.decode("utf-8", "replace")
-        if response.status >= 500 or response.status == 429:
-            raise TransientError(f"Graph API answered {response.status}")
-        if response.status >= 400:
-            raise PermanentError(f"Graph API refused: {response.status} {text[:300]}")
+        text = post(
+            url,
+            name="Graph API",
+            body=json.dumps(payload).encode(),
+            headers={"Authorization": f"Bearer {settings.WHATSAPP_ACCESS_TOKEN}", "Content-Type": "application/json"},
+        )
         try:
             return SendResult(provider_message_id=json.loads(text)["messages"][0]["id"])
         except (ValueError, KeyError, IndexError, TypeError) as exc:

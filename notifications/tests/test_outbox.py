@@ -1,13 +1,12 @@
 from __future__ import annotations
 
 import datetime as dt
-import threading
 import zoneinfo
 from decimal import Decimal
 
 import pytest
 from django.core.management import call_command
-from django.db import connection, transaction
+from django.db import transaction
 from django.test import Client
 from django.urls import reverse
 
@@ -15,6 +14,7 @@ from accounts.models import ChannelKind
 from billing.models import Bill, BillLine, Consumption, PrintRequest
 from billing.services import bill_issue
 from billing.tests.factories import BillFactory, ServiceAccountFactory
+from core.testing import run_in_threads
 from notifications import relay
 from notifications.models import Event, Message
 from notifications.services import bill_announce, message_resend, sms_alert_fee_lines, sms_alert_subscribe
@@ -104,21 +104,12 @@ def test_concurrent_relays_never_claim_the_same_message(subscriber) -> None:
         for i in range(40)
     )  # fmt: skip
     claimed: list[list[int]] = []
-    barrier = threading.Barrier(4)
 
     def claim() -> None:
-        try:
-            barrier.wait()
-            while ids := relay.outbox_claim(limit=3):
-                claimed.append(ids)
-        finally:
-            connection.close()
+        while ids := relay.outbox_claim(limit=3):
+            claimed.append(ids)
 
-    threads = [threading.Thread(target=claim) for _ in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    assert run_in_threads(claim, 4) == []
     flat = [pk for batch in claimed for pk in batch]
     assert len(flat) == len(set(flat)) == 40
 
