@@ -8,12 +8,14 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from accounts.models import Subscriber, User
 from core.exceptions import ApplicationError
 from core.models import sequence_next
-from notifications.services import bill_announce, sms_alert_fee_lines
+from notifications.models import Event
+from notifications.services import bill_announce, bills_notify, sms_alert_fee_lines
 
 from .models import Bill, BillLine, Consumption, Plan, PrintRequest, ServiceAccount
 from .numbers import account_number_from_serial
@@ -135,12 +137,39 @@ def bill_issue(*, account: ServiceAccount, period: dt.date, issue_date: dt.date 
     return bill
 
 
+def _with_channels(bills: QuerySet[Bill]) -> QuerySet[Bill]:
+    return bills.select_related("account__subscriber").prefetch_related("account__subscriber__channels")
+
+
 def bills_flag_overdue(*, today: dt.date | None = None) -> int:
-    """Mark open bills past their due date as overdue; returns how many changed."""
+    """Mark open bills past their due date as overdue and warn their subscribers,
+    with the date of disconnection; returns how many bills changed. Safe to run
+    twice: flagged bills are not flagged again, and a notice is never repeated."""
     today = today or timezone.localdate()
-    return Bill.objects.filter(
+    due = Bill.objects.filter(
         status__in=[Bill.Status.ISSUED, Bill.Status.PARTIALLY_PAID], due_date__lt=today, amount_due__gt=0
-    ).update(status=Bill.Status.OVERDUE)
+    )
+    with transaction.atomic():
+        ids = list(due.select_for_update(skip_locked=True).values_list("pk", flat=True))
+        flagged = Bill.objects.filter(pk__in=ids).update(status=Bill.Status.OVERDUE)
+        bills_notify(
+            event=Event.OVERDUE_NOTICE,
+            bills=_with_channels(Bill.objects.filter(pk__in=ids)),
+            extra={"disconnection_date": today + dt.timedelta(days=settings.SELFCARE_DISCONNECTION_NOTICE_DAYS)},
+        )
+    return flagged
+
+
+def bills_remind(*, today: dt.date | None = None) -> int:
+    """Remind subscribers of open bills due in SELFCARE_REMINDER_DAYS; returns messages written."""
+    today = today or timezone.localdate()
+    soon = Bill.objects.filter(
+        status__in=[Bill.Status.ISSUED, Bill.Status.PARTIALLY_PAID],
+        amount_due__gt=0,
+        due_date=today + dt.timedelta(days=settings.SELFCARE_REMINDER_DAYS),
+    )
+    with transaction.atomic():
+        return bills_notify(event=Event.DUE_REMINDER, bills=_with_channels(soon).iterator(chunk_size=1000))
 
 
 def bill_request_paper_copy(*, bill: Bill, requested_by: User) -> PrintRequest:

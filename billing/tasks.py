@@ -8,3 +8,8 @@ from . import services
 @shared_task
 def bills_flag_overdue() -> int:
     return services.bills_flag_overdue()
+
+
+@shared_task
+def bills_remind() -> int:
+    return services.bills_remind()

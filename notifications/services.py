@@ -344,12 +344,25 @@ def bills_announce(*, bills: Iterable[Bill], now: dt.datetime | None = None, chu
     Bills should come with `account__subscriber` selected and the subscribers'
     `channels` prefetched.
     """
+    return bills_notify(event=Event.BILL_ISSUED, bills=bills, now=now, chunk=chunk)
+
+
+def bills_notify(
+    *,
+    event: str,
+    bills: Iterable[Bill],
+    extra: dict[str, Any] | None = None,
+    now: dt.datetime | None = None,
+    chunk: int = 1000,
+) -> int:
+    """One bill event (issued, reminder, overdue notice) for many bills; idempotent
+    per (event, bill, channel)."""
     now = now or timezone.now()
     created, rows = 0, []
     for bill in bills:
         subscriber = bill.account.subscriber
         rows += message_rows(
-            event=Event.BILL_ISSUED, subscriber=subscriber, object_key=bill.number, context=bill_context(bill),
+            event=event, subscriber=subscriber, object_key=bill.number, context={**bill_context(bill), **(extra or {})},
             account=bill.account, channels=subscriber.channels.all(), now=now,
         )  # fmt: skip
         if len(rows) >= chunk:

@@ -222,6 +222,8 @@ CELERY_TIMEZONE = TIME_ZONE
 CELERY_TASK_DEFAULT_RETRY_DELAY = 5
 CELERY_BEAT_SCHEDULE = {
     "flag-overdue-bills": {"task": "billing.tasks.bills_flag_overdue", "schedule": 3600.0},
+    # Daily in effect: the dedupe key holds one reminder per bill and channel.
+    "remind-bills": {"task": "billing.tasks.bills_remind", "schedule": 3600.0},
     # Re-drives the outbox: rows written while the broker was down, rows whose
     # worker died mid-send, and rows waiting out quiet hours or a back-off.
     "outbox-relay": {"task": "notifications.tasks.outbox_relay", "schedule": 10.0},
@@ -264,6 +266,10 @@ SELFCARE_OUTBOX_BATCH = envint("SELFCARE_OUTBOX_BATCH", 200)
 SELFCARE_OUTBOX_SEND_THREADS = envint("SELFCARE_OUTBOX_SEND_THREADS", 8)
 # A row left in "sending" this long (its worker died) goes back to pending.
 SELFCARE_OUTBOX_STALE_SECONDS = envint("SELFCARE_OUTBOX_STALE_SECONDS", 300)
+# Reminders go out this many days before the due date; an overdue notice
+# announces disconnection this many days after the bill is flagged overdue.
+SELFCARE_REMINDER_DAYS = envint("SELFCARE_REMINDER_DAYS", 3)
+SELFCARE_DISCONNECTION_NOTICE_DAYS = envint("SELFCARE_DISCONNECTION_NOTICE_DAYS", 10)
 # Paid SMS alert service: yearly fee, added to the first bill of each year.
 SELFCARE_SMS_ALERT_YEARLY_FEE = env("SELFCARE_SMS_ALERT_YEARLY_FEE", "1.000")
 
