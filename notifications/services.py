@@ -13,6 +13,7 @@ import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
+from functools import cache
 from typing import Any
 
 from django.conf import settings
@@ -224,6 +225,12 @@ def _localise(context: dict[str, Any], language: str) -> dict[str, Any]:
     return out
 
 
+@cache
+def _short_link_prefix() -> str:
+    # reverse() once: it costs more than rendering the SMS, per bill of a run.
+    return settings.SITE_URL.rstrip("/") + reverse("bill_short_link", args=["0"])[:-1]
+
+
 def bill_context(bill: Bill) -> dict[str, Any]:
     account = bill.account
     return {
@@ -232,7 +239,7 @@ def bill_context(bill: Bill) -> dict[str, Any]:
         "period": bill.period.strftime("%m/%Y"),
         "amount": Money(bill.amount_due, bill.currency),
         "due_date": bill.due_date,
-        "link": settings.SITE_URL.rstrip("/") + reverse("bill_short_link", args=[bill.number]),
+        "link": _short_link_prefix() + bill.number,
     }
 
 
