@@ -3,8 +3,13 @@ readable on a phone that has neither."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import date
 from decimal import Decimal
+
+from django.utils.html import format_html
+from django.utils.safestring import SafeString, mark_safe
 
 from .selectors import ConsumptionPoint
 
@@ -79,3 +84,36 @@ def bar_chart(points: list[ConsumptionPoint], *, rtl: bool, month_labels: list[s
         axis_anchor="start" if rtl else "end",
         baseline_y=PAD_TOP + plot_height,
     )
+
+
+def chart_marks(
+    chart: Chart, *, unit: str, month: Callable[[date], str], number: Callable[[Decimal], str]
+) -> SafeString:
+    """The chart's grid, bars and labels as SVG, built here rather than in the
+    template: 24 bars of template filters cost more than the page's queries."""
+    parts = []
+    for y, value in chart.gridlines:
+        parts.append(
+            format_html(
+                '<line x1="0" x2="{}" y1="{}" y2="{}" class="grid"/>'
+                '<text x="{}" y="{}" text-anchor="{}" dy="4" class="axis" direction="ltr">{}</text>',
+                chart.width, y, y, chart.axis_x, y, chart.axis_anchor, number(value),
+            )
+        )  # fmt: skip
+    for bar in chart.bars:
+        parts.append(
+            format_html(
+                '<rect x="{}" y="{}" width="{}" height="{}" class="bar"><title>{}: {} {}</title></rect>',
+                bar.x, bar.y, bar.width, bar.height, month(bar.point.period), number(bar.point.quantity), unit,
+            )
+        )  # fmt: skip
+        if bar.label:
+            parts.append(
+                format_html(
+                    '<text x="{}" y="{}" text-anchor="middle" class="axis">{}</text>',
+                    bar.center,
+                    chart.height - 6,
+                    bar.label,
+                )
+            )
+    return mark_safe("".join(parts))  # noqa: S308 - every part above went through format_html

@@ -17,10 +17,11 @@ from django.views.decorators.http import require_POST
 
 from accounts.models import Subscriber
 from accounts.views import subscriber_or_404
-from core.money import babel_locale
+from core.money import babel_locale, format_quantity
+from core.templatetags.selfcare import month
 
 from . import selectors, services
-from .charts import bar_chart
+from .charts import bar_chart, chart_marks
 from .forms import BillFilterForm
 from .models import Bill, ServiceAccount
 
@@ -111,10 +112,11 @@ def consumption(request: HttpRequest, number: str) -> HttpResponse:
         # CLDR's short months ("juil. 25"), clearer than Django's ("Jui 25").
         month_labels=[format_date(p.period, "MMM yy", locale=babel_locale()) for p in points],
     )
+    marks = chart_marks(chart, unit=account.unit_label, month=month, number=format_quantity)
     return render(
         request,
         "billing/consumption.html",
-        {"account": account, "points": list(reversed(points)), "chart": chart},
+        {"account": account, "points": list(reversed(points)), "chart": chart, "chart_marks": marks},
     )
 
 
