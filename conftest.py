@@ -31,6 +31,15 @@ def _plain_static_storage(settings) -> None:
     }
 
 
+@pytest.fixture(autouse=True)
+def _empty_cache() -> None:
+    # Cached page fragments must not leak from one test's data into another's.
+    from django.core.cache import caches
+
+    for alias in ("default", "fragments"):
+        caches[alias].clear()
+
+
 @pytest.fixture
 def password() -> str:
     return PASSWORD

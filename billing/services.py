@@ -17,6 +17,7 @@ from core.models import sequence_next
 from notifications.models import Event
 from notifications.services import bill_announce, bills_notify, sms_alert_fee_lines
 
+from .fragments import subscribers_touch
 from .models import Bill, BillLine, Consumption, Plan, PrintRequest, ServiceAccount
 from .numbers import account_number_from_serial
 from .tariffs import LineDraft, price_period, tax_on
@@ -152,6 +153,8 @@ def bills_flag_overdue(*, today: dt.date | None = None) -> int:
     with transaction.atomic():
         ids = list(due.select_for_update(skip_locked=True).values_list("pk", flat=True))
         flagged = Bill.objects.filter(pk__in=ids).update(status=Bill.Status.OVERDUE)
+        # A bulk update sends no signal: the subscribers' cached pages are told here.
+        subscribers_touch(Bill.objects.filter(pk__in=ids).values_list("account__subscriber_id", flat=True))
         bills_notify(
             event=Event.OVERDUE_NOTICE,
             bills=_with_channels(Bill.objects.filter(pk__in=ids)),

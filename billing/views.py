@@ -3,14 +3,18 @@ subscriber asking for somebody else's account or bill gets a 404."""
 
 from __future__ import annotations
 
+import hashlib
+
 from babel.dates import format_date
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone, translation
+from django.utils.safestring import mark_safe
 from django.utils.translation import get_language_bidi
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
@@ -23,6 +27,7 @@ from core.templatetags.selfcare import month
 from . import selectors, services
 from .charts import bar_chart, chart_marks
 from .forms import BillFilterForm
+from .fragments import fragment
 from .models import Bill, ServiceAccount
 
 BILLS_PER_PAGE = 12
@@ -37,44 +42,52 @@ def _account(request: HttpRequest, number: str) -> ServiceAccount:
 def dashboard(request: HttpRequest) -> HttpResponse:
     subscriber = subscriber_or_404(request)
     today = timezone.localdate()
-    accounts = list(selectors.account_list_for_dashboard(subscriber=subscriber, today=today))
-    return render(
-        request,
-        "billing/dashboard.html",
-        {
+
+    def build() -> str:
+        accounts = list(selectors.account_list_for_dashboard(subscriber=subscriber, today=today))
+        context = {
             "subscriber": subscriber,
             "accounts": accounts,
             "overdue_total": sum(a.overdue_count for a in accounts),
-            "today": today,
-        },
-    )
+        }
+        return render_to_string("billing/_dashboard_main.html", context)
+
+    main = fragment(subscriber_id=subscriber.pk, name="dashboard", vary=[today], build=build)
+    return render(request, "billing/dashboard.html", {"main": mark_safe(main)})  # noqa: S308 - our own rendering
 
 
 @login_required
 def bill_list(request: HttpRequest) -> HttpResponse:
     subscriber = subscriber_or_404(request)
-    accounts = list(selectors.accounts_of(subscriber=subscriber).order_by("number").values_list("number", "kind"))
-    form = BillFilterForm(
-        request.GET or None,
-        accounts=[(number, ServiceAccount(number=number).display_number) for number, _ in accounts],
-        years=selectors.bill_years(subscriber=subscriber),
-    )
-    filters = form.cleaned_data if form.is_valid() else {}
-    bills = selectors.bill_list(
-        subscriber=subscriber,
-        account_number=filters.get("account") or None,
-        status=filters.get("status") or None,
-        year=filters.get("year"),
-        today=timezone.localdate(),
-    )
-    page = Paginator(bills, BILLS_PER_PAGE).get_page(request.GET.get("page"))
-    query = request.GET.copy()
-    query.pop("page", None)
-    return render(
-        request,
-        "billing/bill_list.html",
-        {"form": form, "page": page, "query": query.urlencode(), "today": timezone.localdate()},
-    )
+    today = timezone.localdate()
+
+    def build() -> str:
+        accounts = list(
+            selectors.accounts_of(subscriber=subscriber).order_by("number").values_list("number", flat=True)
+        )
+        form = BillFilterForm(
+            request.GET or None,
+            accounts=[(number, ServiceAccount(number=number).display_number) for number in accounts],
+            years=selectors.bill_years(subscriber=subscriber),
+        )
+        filters = form.cleaned_data if form.is_valid() else {}
+        bills = selectors.bill_list(
+            subscriber=subscriber,
+            account_number=filters.get("account") or None,
+            status=filters.get("status") or None,
+            year=filters.get("year"),
+            today=today,
+        )
+        page = Paginator(bills, BILLS_PER_PAGE).get_page(request.GET.get("page"))
+        query = request.GET.copy()
+        query.pop("page", None)
+        context = {"form": form, "page": page, "query": query.urlencode(), "today": today}
+        return render_to_string("billing/_bill_list_main.html", context)
+
+    # Any query string is its own fragment: filters and page come from it alone.
+    vary = [today, hashlib.sha256(request.GET.urlencode().encode()).hexdigest()[:16]]
+    main = fragment(subscriber_id=subscriber.pk, name="bills", vary=vary, build=build)
+    return render(request, "billing/bill_list.html", {"main": mark_safe(main)})  # noqa: S308 - our own rendering
 
 
 def _bill(subscriber: Subscriber, number: str) -> Bill:
@@ -104,19 +117,35 @@ def bill_detail(request: HttpRequest, number: str) -> HttpResponse:
 
 @login_required
 def consumption(request: HttpRequest, number: str) -> HttpResponse:
-    account = _account(request, number)
-    points = selectors.consumption_history(account=account, periods=24)
-    chart = bar_chart(
-        points,
-        rtl=get_language_bidi(),
-        # CLDR's short months ("juil. 25"), clearer than Django's ("Jui 25").
-        month_labels=[format_date(p.period, "MMM yy", locale=babel_locale()) for p in points],
+    subscriber = subscriber_or_404(request)
+    # Ownership from the subscriber's cached account numbers, bumped with them.
+    owned = fragment(
+        subscriber_id=subscriber.pk,
+        name="account-numbers",
+        vary=[],
+        build=lambda: frozenset(selectors.accounts_of(subscriber=subscriber).values_list("number", flat=True)),
     )
-    marks = chart_marks(chart, unit=account.unit_label, month=month, number=format_quantity)
+    if number not in owned:
+        raise Http404("No such account")
+
+    def build() -> str:
+        account = _account(request, number)
+        points = selectors.consumption_history(account=account, periods=24)
+        chart = bar_chart(
+            points,
+            rtl=get_language_bidi(),
+            # CLDR's short months ("juil. 25"), clearer than Django's ("Jui 25").
+            month_labels=[format_date(p.period, "MMM yy", locale=babel_locale()) for p in points],
+        )
+        marks = chart_marks(chart, unit=account.unit_label, month=month, number=format_quantity)
+        context = {"account": account, "points": list(reversed(points)), "chart": chart, "chart_marks": marks}
+        return render_to_string("billing/_consumption_main.html", context)
+
+    main = fragment(subscriber_id=subscriber.pk, name="consumption", vary=[number], build=build)
     return render(
         request,
         "billing/consumption.html",
-        {"account": account, "points": list(reversed(points)), "chart": chart, "chart_marks": marks},
+        {"main": mark_safe(main)},  # noqa: S308 - our own rendering
     )
 
 

@@ -132,11 +132,18 @@ if REDIS_URL:
             "LOCATION": REDIS_URL,
         }
     }
+    # Cached page parts (billing/fragments.py) need a cache every process
+    # shares, or one worker's invalidation would leave another's pages stale.
+    CACHES["fragments"] = CACHES["default"]
     # Sessions read from Redis, written through to the database: a page view
     # costs no session query, and a Redis restart logs nobody out.
     SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
 else:
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    CACHES = {
+        "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+        # No shared cache, no page-part caching: correct whatever the process count.
+        "fragments": {"BACKEND": "django.core.cache.backends.dummy.DummyCache"},
+    }
 
 # --- Users and login ------------------------------------------------------
 AUTH_USER_MODEL = "accounts.User"
