@@ -11,20 +11,34 @@ What it does, each run:
    36 months) and one subscriber with 3 accounts (electricity, water, mobile) and
    10 years of monthly consumption and bills, then VACUUM ANALYZE.
 2. Serves the app with gunicorn (sync workers, default 3 for 2 cores), DEBUG off,
-   PostgreSQL with persistent connections (CONN_MAX_AGE), settings
-   benchmarks.settings (the app's settings + the bare view's URL).
-3. Logs the subscriber in server-side (a session row) and checks that every URL
-   answers 200 with its cookie and shows the subscriber's data.
-4. Loads, one after the other, the bare view (one row by primary key), the
-   dashboard, the bills list and the consumption page with
+   PostgreSQL with persistent connections (CONN_MAX_AGE, 600 s unless set),
+   settings benchmarks.settings (the app's settings + the bare view's URL).
+3. Logs the subscriber in server-side (a session row, plus the CSRF cookie a
+   browser would send) and checks that every URL answers 200 with that cookie
+   and shows the subscriber's data; fails loudly otherwise.
+4. Loads, one after the other, the bare view (one row by primary key, same
+   middleware), the dashboard, the bills list and the consumption page with
    `wrk -t2 -c16 -d15s --latency` (after a short warm-up each).
 5. Prints a table, then as its last line one JSON object with requests/s,
    p50/p99 and the ratio to the bare view for each page, and "pass" against the
    bar: each page >= 30% of the bare view's requests/s and p99 < 50 ms, with no
    error or non-2xx response. Exit status 0 on pass, 1 on fail, 2 if it could not run.
 
-BENCH_SESSION_ENGINE / BENCH_DROP_MIDDLEWARE try app changes through
-benchmarks/settings.py without editing the app.
+Beside requests/s it reports the CPU milliseconds per request of the gunicorn
+processes and of their PostgreSQL backends, and the ratio those predict
+(cpu_ratio_to_bare): steadier than requests/s when something else uses the cores
+(it warns when the load average is high before the run). The queries column is
+counted in-process with CaptureQueriesContext.
+
+The pages cache their main part per subscriber (billing/fragments.py) when Redis
+is configured (REDIS_URL, default redis://127.0.0.1:6379/8 here): under this load,
+one subscriber reloading, every request after the first is a hit.
+--dummy-cache fragments measures the miss path instead (every request renders).
+
+--extra NAME=/path loads more URLs for comparison (not part of the bar); the
+BENCH_* variables described in benchmarks/settings.py try an app change (session
+engine, middleware, prepared statements, variant URLconf or templates) without
+editing the app.
 """
 
 from __future__ import annotations
@@ -138,6 +152,7 @@ def environment_set(database_url: str) -> None:
     # Persistent connections, as in production (the app's default is 60 s); 600 s so
     # that no backend is replaced in the middle of a run and its CPU time lost.
     os.environ.setdefault("CONN_MAX_AGE", "600")
+    os.environ["BENCH_CACHE_PREFIX"] = f"bench-portal-{secrets.token_hex(4)}"  # see benchmarks/settings.py
 
 
 def seed() -> dict:
@@ -247,6 +262,30 @@ def session_create(user) -> str:
     if not store.session_key:
         raise BenchError(f"session engine {settings.SESSION_ENGINE} gave no session key")
     return store.session_key
+
+
+def caches_clear() -> None:
+    """Remove this run's keys from the Redis caches (they carry BENCH_CACHE_PREFIX)."""
+    from django.conf import settings
+
+    prefix = os.environ.get("BENCH_CACHE_PREFIX")
+    locations = {c["LOCATION"] for c in settings.CACHES.values() if c["BACKEND"].endswith("RedisCache")}
+    if not prefix or not locations:
+        return
+    import redis
+
+    for location in locations:
+        for url in [location] if isinstance(location, str) else location:
+            client = redis.Redis.from_url(url)
+            keys = list(client.scan_iter(match=f"{prefix}:*", count=1000))
+            if keys:
+                client.delete(*keys)
+
+
+def caches_described() -> str:
+    from django.conf import settings
+
+    return ", ".join(f"{alias} {conf['BACKEND'].rsplit('.', 1)[-1]}" for alias, conf in settings.CACHES.items())
 
 
 def csrf_cookie_value() -> str:
@@ -500,6 +539,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--db-name", default=BENCH_DB, help=f"database to (re)create (default {BENCH_DB})")
     parser.add_argument("--keep-db", action="store_true", help="leave the database in place afterwards")
     parser.add_argument(
+        "--dummy-cache",
+        action="append",
+        default=[],
+        metavar="ALIAS",
+        help="serve with cache ALIAS replaced by DummyCache, e.g. fragments: the pages' cache-miss path (repeatable)",
+    )
+    parser.add_argument(
         "--extra",
         action="append",
         default=[],
@@ -522,6 +568,8 @@ def main(argv: list[str] | None = None) -> int:
             )
         database_url, maintenance_url = bench_database_url(args.db_name)
         environment_set(database_url)
+        if args.dummy_cache:
+            os.environ["BENCH_DUMMY_CACHES"] = ",".join(args.dummy_cache)
         (workdir / "static").mkdir()
         os.environ["BENCH_STATIC_ROOT"] = str(workdir / "static")
         log(f"database: {args.db_name} (re)created; seeding")
@@ -621,15 +669,17 @@ def main(argv: list[str] | None = None) -> int:
         print(
             f"{os.cpu_count()} cores, gunicorn {args.workers} sync workers, wrk -t{args.threads} "
             f"-c{args.connections} -d{args.duration:g}s, DEBUG={settings.DEBUG}, "
-            f"CONN_MAX_AGE={settings.DATABASES['default']['CONN_MAX_AGE']}, session engine {settings.SESSION_ENGINE}"
+            f"CONN_MAX_AGE={settings.DATABASES['default']['CONN_MAX_AGE']}, session engine {settings.SESSION_ENGINE}, "
+            f"caches: {caches_described()}"
         )
         print(
             f"data: {seeded['totals']['subscribers']} subscribers, {seeded['totals']['accounts']} accounts, "
             f"{seeded['totals']['bills']} bills, {seeded['totals']['consumption_rows']} consumption rows; "
             f"measured subscriber: 3 accounts, {HISTORY_MONTHS} months from {seeded['history_start']}"
         )
+        width = max(12, *(len(name) for name in results))
         header = (
-            f"{'page':<12} {'path':<38} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'ratio':>6} "
+            f"{'page':<{width}} {'path':<38} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'ratio':>6} "
             f"{'app CPU':>8} {'db CPU':>7} {'queries':>7} {'errors':>6}  result"
         )
         print(header)
@@ -642,7 +692,7 @@ def main(argv: list[str] | None = None) -> int:
                 else ("(extra)" if entry.get("extra") else ("pass" if entry["pass"] else "FAIL"))
             )
             print(
-                f"{name:<12} {entry['path']:<38} {entry['rps']:>9.1f} {entry['p50_ms']:>8.2f} {entry['p99_ms']:>8.2f} "
+                f"{name:<{width}} {entry['path']:<38} {entry['rps']:>9.1f} {entry['p50_ms']:>8.2f} {entry['p99_ms']:>8.2f} "
                 f"{ratio:>6} {cpu_cell(entry, 'app_cpu_ms'):>8} {cpu_cell(entry, 'db_cpu_ms'):>7} "
                 f"{entry['queries']:>7} {entry['errors'] + entry['non_2xx']:>6}  {verdict}"
             )
@@ -660,6 +710,8 @@ def main(argv: list[str] | None = None) -> int:
                 "connections": args.connections,
                 "duration_s": args.duration,
                 "loadavg_before": round(load_before, 2),
+                "session_engine": settings.SESSION_ENGINE,
+                "caches": caches_described(),
                 "bar": {"min_ratio_to_bare": MIN_RATIO, "max_p99_ms": MAX_P99_MS},
                 "pass": overall,
             }
@@ -675,6 +727,11 @@ def main(argv: list[str] | None = None) -> int:
         if process is not None:
             gunicorn_stop(process)
         shutil.rmtree(workdir, ignore_errors=True)
+        if db_created:
+            try:
+                caches_clear()
+            except Exception as exc:
+                log(f"could not remove this run's cache keys: {exc}")
         if db_created and not args.keep_db and maintenance_url:
             try:
                 from django.db import connections

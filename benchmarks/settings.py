@@ -15,14 +15,20 @@ app is measured as it is (see portal.py --help):
 - BENCH_TEMPLATE_DIRS: os.pathsep-separated directories searched before the
   app's templates (variant templates);
 - BENCH_DB_OPTIONS: JSON merged into DATABASES["default"]["OPTIONS"], e.g.
-  {"server_side_binding": true, "prepare_threshold": 5} for prepared statements.
+  {"server_side_binding": true, "prepare_threshold": 5} for prepared statements;
+- BENCH_DUMMY_CACHES: comma-separated cache aliases replaced by DummyCache, e.g.
+  "fragments" to measure the pages without their cached parts (every request a miss).
+
+portal.py also sets BENCH_CACHE_PREFIX, a KEY_PREFIX of its own for every cache,
+so that nothing cached by an earlier run (or by anything else on that Redis
+database) is served, and removes those keys afterwards.
 """
 
 import json
 import os
 
 from selfcare.settings import *  # noqa: F403
-from selfcare.settings import DATABASES, MIDDLEWARE, STATIC_ROOT, TEMPLATES
+from selfcare.settings import CACHES, DATABASES, MIDDLEWARE, STATIC_ROOT, TEMPLATES
 
 ROOT_URLCONF = os.environ.get("BENCH_ROOT_URLCONF") or "benchmarks.urls"
 
@@ -53,3 +59,8 @@ if os.environ.get("BENCH_DB_OPTIONS"):
             "OPTIONS": {**_default.get("OPTIONS", {}), **json.loads(os.environ["BENCH_DB_OPTIONS"])},
         },
     }
+
+if os.environ.get("BENCH_CACHE_PREFIX"):
+    CACHES = {alias: {**conf, "KEY_PREFIX": os.environ["BENCH_CACHE_PREFIX"]} for alias, conf in CACHES.items()}
+for _alias in filter(None, (a.strip() for a in os.environ.get("BENCH_DUMMY_CACHES", "").split(","))):
+    CACHES = {**CACHES, _alias: {"BACKEND": "django.core.cache.backends.dummy.DummyCache"}}

@@ -14,7 +14,7 @@ from functools import lru_cache
 from typing import NamedTuple
 
 from babel import Locale, UnknownLocaleError
-from babel.numbers import NumberPattern, format_decimal
+from babel.numbers import NumberPattern, parse_pattern
 from django.conf import settings
 from django.utils import translation
 
@@ -131,8 +131,12 @@ def format_unit_price(price: Decimal | None, currency: str, language: str | None
     return pattern.apply(price, locale, currency=currency, currency_digits=False, decimal_quantization=False)
 
 
+# Parsed once: babel would parse a string format on every call.
+_QUANTITY_PATTERN = parse_pattern("#,##0.###")
+
+
 def format_quantity(value: Decimal | None, language: str | None = None) -> str:
     """A quantity in the page's number format, without trailing zeros (`1 250,5`)."""
     if value is None:
         return ""
-    return format_decimal(value.normalize(), format="#,##0.###", locale=babel_locale(language))
+    return _QUANTITY_PATTERN.apply(value.normalize(), babel_locale(language))
