@@ -72,7 +72,14 @@ def whatsapp_webhook(request: HttpRequest) -> HttpResponse:
         return _error(400, "invalid_payload", "Expected a WhatsApp Cloud API webhook body.")
     matched, unknown = 0, 0
     for status in statuses:
-        if not isinstance(status, dict) or status.get("status") not in whatsapp_cloud.STATUS or not status.get("id"):
+        # Every field type-checked first: a signed body can still hold a list where a string belongs.
+        if not (
+            isinstance(status, dict)
+            and isinstance(status.get("status"), str)
+            and status["status"] in whatsapp_cloud.STATUS
+            and isinstance(status.get("id"), str)
+            and status["id"]
+        ):
             return _error(400, "invalid_status", "Each status needs an id and one of sent, delivered, read, failed.")
         message = delivery_report_record(
             provider="whatsapp_cloud",

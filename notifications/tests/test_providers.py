@@ -586,6 +586,8 @@ def test_a_badly_signed_whatsapp_report_is_refused(client: Client, sent_whatsapp
         b'{"entry": [{"changes": [{"value": {"statuses": ["x"]}}]}]}',
         b'{"entry": [{"changes": [{"value": {"statuses": [{"status": "delivered"}]}}]}]}',
         b'{"entry": [{"changes": [{"value": {"statuses": [{"id": "wamid.1", "status": "seen"}]}}]}]}',
+        b'{"entry": [{"changes": [{"value": {"statuses": [{"id": "wamid.1", "status": ["read"]}]}}]}]}',
+        b'{"entry": [{"changes": [{"value": {"statuses": [{"id": {"x": 1}, "status": "read"}]}}]}]}',
     ],
 )
 def test_a_malformed_whatsapp_body_is_a_400_never_a_500(body: bytes) -> None:
