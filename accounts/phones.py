@@ -19,7 +19,7 @@ def phone_to_e164(raw: str, *, region: str | None = None, mobile_only: bool = Fa
     """
     if not raw or not raw.strip():
         raise InvalidPhoneNumber("empty")
-    text = raw.strip().translate(_DIGITS)
+    text = ascii_digits(raw.strip())
     region = region or settings.SELFCARE_PHONE_REGION
     if text.startswith("00"):
         text = "+" + text[2:]
@@ -52,3 +52,8 @@ def phone_display(e164: str) -> str:
 
 # Arabic-Indic (٠-٩) and Eastern Arabic-Indic (۰-۹) digits to ASCII.
 _DIGITS = str.maketrans("٠١٢٣٤٥٦٧٨٩۰۱۲۳۴۵۶۷۸۹", "01234567890123456789")
+
+
+def ascii_digits(text: str) -> str:
+    """Digits as an Arabic phone keyboard types them, made ASCII."""
+    return text.translate(_DIGITS)

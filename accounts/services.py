@@ -17,7 +17,7 @@ from django.utils.translation import gettext as _
 from core.exceptions import ApplicationError
 
 from .models import ChannelKind, ChannelVerification, ContactChannel, Language, Subscriber, User
-from .phones import InvalidPhoneNumber, phone_to_e164
+from .phones import InvalidPhoneNumber, ascii_digits, phone_to_e164
 
 
 def subscriber_set_language(*, subscriber: Subscriber, language: str) -> None:
@@ -128,7 +128,7 @@ def channel_code_send(*, channel: ContactChannel, requested_by: User | None = No
 def channel_verify(*, channel: ContactChannel, code: str, verified_by: User | None = None) -> None:
     """Check a code: single use, 10 minutes, void after 5 wrong entries."""
     now = timezone.now()
-    code = (code or "").strip().translate(_DIGITS)
+    code = ascii_digits((code or "").strip())
     # The outcome is decided in the transaction and raised after it, so a wrong
     # attempt is counted even though the caller gets an exception.
     failure: str | None = None
@@ -194,7 +194,3 @@ def subscriber_set_paperless(*, subscriber: Subscriber, paperless: bool) -> None
     if subscriber.paperless != paperless:
         subscriber.paperless = paperless
         subscriber.save(update_fields=["paperless"])
-
-
-# Arabic-Indic digits typed on a phone keyboard.
-_DIGITS = str.maketrans("٠١٢٣٤٥٦٧٨٩۰۱۲۳۴۵۶۷۸۹", "01234567890123456789")

@@ -100,7 +100,8 @@ def channel_verify(request: HttpRequest, pk: int) -> HttpResponse:
             form.add_error("code", exc.message)
         else:
             messages.success(
-                request, _("Verified: %(address)s will now receive your messages.") % {"address": _isolated(channel.address)}
+                request,
+                _("Verified: %(address)s will now receive your messages.") % {"address": _isolated(channel.address)},
             )
             return redirect("accounts:channels")
     return render(request, "accounts/channel_verify.html", {"form": form, "channel": channel})

@@ -282,6 +282,16 @@ class Bill(models.Model):
     def __str__(self) -> str:
         return self.number
 
+    @classmethod
+    def open_q(cls, prefix: str = "") -> Q:
+        """Bills still asking for money. `prefix` reaches them through a relation ("bills__")."""
+        return Q(**{f"{prefix}status__in": cls.OPEN_STATUSES, f"{prefix}amount_due__gt": 0})
+
+    @classmethod
+    def overdue_q(cls, today: dt.date, prefix: str = "") -> Q:
+        """Overdue *today*, whether or not the hourly sweep has flagged them yet."""
+        return cls.open_q(prefix) & Q(**{f"{prefix}due_date__lt": today})
+
     def is_open(self) -> bool:
         return self.status in self.OPEN_STATUSES
 

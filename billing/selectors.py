@@ -24,8 +24,7 @@ def bills_of(*, subscriber: Subscriber) -> QuerySet[Bill]:
 
 
 def _open_bill(today: dt.date | None = None) -> Q:
-    q = Q(bills__status__in=Bill.OPEN_STATUSES, bills__amount_due__gt=0)
-    return q & Q(bills__due_date__lt=today) if today else q
+    return Bill.overdue_q(today, prefix="bills__") if today else Bill.open_q(prefix="bills__")
 
 
 def account_list_for_dashboard(*, subscriber: Subscriber, today: dt.date) -> QuerySet[ServiceAccount]:
@@ -72,7 +71,7 @@ def bill_list(
     if account_number:
         qs = qs.filter(account__number=account_number)
     if status == Bill.Status.OVERDUE and today:
-        qs = qs.filter(status__in=Bill.OPEN_STATUSES, amount_due__gt=0, due_date__lt=today)
+        qs = qs.filter(Bill.overdue_q(today))
     elif status:
         qs = qs.filter(status=status)
     if year:
@@ -129,6 +128,12 @@ def consumption_history(*, account: ServiceAccount, periods: int = 24) -> list[C
         )
         for row in shown
     ]
+
+
+def plan_for_account(*, account: ServiceAccount, offered: list[Plan]) -> Plan:
+    """The account's own plan: among `offered`, or fetched when it is retired."""
+    current = next((p for p in offered if p.pk == account.plan_id), None)
+    return current or Plan.objects.prefetch_related("tiers").get(pk=account.plan_id)
 
 
 def plans_for_kind(*, kind: str) -> QuerySet[Plan]:

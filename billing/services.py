@@ -147,9 +147,7 @@ def bills_flag_overdue(*, today: dt.date | None = None) -> int:
     with the date of disconnection; returns how many bills changed. Safe to run
     twice: flagged bills are not flagged again, and a notice is never repeated."""
     today = today or timezone.localdate()
-    due = Bill.objects.filter(
-        status__in=[Bill.Status.ISSUED, Bill.Status.PARTIALLY_PAID], due_date__lt=today, amount_due__gt=0
-    )
+    due = Bill.objects.filter(Bill.overdue_q(today)).exclude(status=Bill.Status.OVERDUE)
     with transaction.atomic():
         ids = list(due.select_for_update(skip_locked=True).values_list("pk", flat=True))
         flagged = Bill.objects.filter(pk__in=ids).update(status=Bill.Status.OVERDUE)

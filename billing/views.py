@@ -29,6 +29,7 @@ from .charts import bar_chart, chart_marks
 from .forms import BillFilterForm
 from .fragments import fragment
 from .models import Bill, ServiceAccount
+from .numbers import format_account_number
 
 BILLS_PER_PAGE = 12
 
@@ -67,7 +68,7 @@ def bill_list(request: HttpRequest) -> HttpResponse:
         )
         form = BillFilterForm(
             request.GET or None,
-            accounts=[(number, ServiceAccount(number=number).display_number) for number in accounts],
+            accounts=[(number, format_account_number(number)) for number in accounts],
             years=selectors.bill_years(subscriber=subscriber),
         )
         filters = form.cleaned_data if form.is_valid() else {}
@@ -147,10 +148,7 @@ def consumption(request: HttpRequest, number: str) -> HttpResponse:
 def plan(request: HttpRequest, number: str) -> HttpResponse:
     account = _account(request, number)
     plans = list(selectors.plans_for_kind(kind=account.kind))
-    current = next((p for p in plans if p.pk == account.plan_id), None)
-    if current is None:
-        # A retired plan is still the account's plan: show it, not among the offers.
-        current = selectors.Plan.objects.prefetch_related("tiers").get(pk=account.plan_id)
+    current = selectors.plan_for_account(account=account, offered=plans)
     return render(request, "billing/plan.html", {"account": account, "current": current, "plans": plans})
 
 

@@ -12,11 +12,3 @@ class ApplicationError(Exception):
         if code:
             self.code = code
         self.extra = extra or {}
-
-
-class NotFound(ApplicationError):
-    code = "not_found"
-
-
-class InvalidInput(ApplicationError):
-    code = "invalid_input"

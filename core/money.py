@@ -84,10 +84,6 @@ def allocate(total: Decimal, weights: Sequence[Decimal | int], currency: str) ->
     return shares
 
 
-def operator_currency() -> str:
-    return settings.SELFCARE_CURRENCY
-
-
 @lru_cache(maxsize=16)
 def _locale(name: str) -> Locale:
     try:

@@ -80,12 +80,6 @@ def messages_send(ids: Sequence[int]) -> dict[str, int]:
     return _record(outcomes)
 
 
-def message_send(message: Message) -> str:
-    """Send one claimed message (the back office's "send now")."""
-    counts = _record([_send_one(message)])
-    return next(k for k, v in counts.items() if v)
-
-
 def _send_one(message: Message) -> _Outcome:
     try:
         return _Outcome(message, result=transport_for(message.channel_kind).send(message))
