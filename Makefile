@@ -19,20 +19,32 @@ $(VENV)/.installed-dev: $(VENV)/.installed-run requirements-dev.txt
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	@touch $@
 
-run: $(VENV)/.installed-run
-	$(PY) manage.py migrate --noinput -v0
-	$(PY) manage.py seed_demo
-	@echo "Selfcare is at http://$(HOST):$(PORT)/  (back office: http://$(HOST):$(PORT)/fr/admin/)"
-	$(PY) manage.py runserver $(HOST):$(PORT)
+# The settings fail closed (DEBUG off, no secret key): the demo and the tests set
+# their own. The demo's key is made once and kept under var/, so sessions survive
+# a restart; the tests' key is made per run.
+DEMO_KEY := var/demo-secret-key
+DEMO_ENV = DEBUG=1 SECRET_KEY="$$(cat $(DEMO_KEY))"
+TEST_ENV = DEBUG=1 SECRET_KEY="test-$$($(PY) -c 'import secrets; print(secrets.token_hex(24))')"
 
-test: $(VENV)/.installed-dev
+$(DEMO_KEY):
+	@mkdir -p var
+	@umask 077 && $(PYTHON) -c 'import secrets; print(secrets.token_urlsafe(50))' > $@
+
+run: $(VENV)/.installed-run $(DEMO_KEY)
+	$(DEMO_ENV) $(PY) manage.py migrate --noinput -v0
+	$(DEMO_ENV) $(PY) manage.py seed_demo
+	@echo "Selfcare is at http://$(HOST):$(PORT)/  (back office: http://$(HOST):$(PORT)/fr/admin/)"
+	$(DEMO_ENV) $(PY) manage.py runserver $(HOST):$(PORT)
+
+# Lint first: CI fails on style, import order or a missing migration as on a test.
+test: lint
 	scripts/ensure-chromium.sh
-	scripts/with-services.sh $(PY) -m pytest $(PYTEST_ARGS)
+	$(TEST_ENV) scripts/with-services.sh $(PY) -m pytest $(PYTEST_ARGS)
 
 lint: $(VENV)/.installed-dev
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(PY) manage.py makemigrations --check --dry-run
+	$(TEST_ENV) $(PY) manage.py makemigrations --check --dry-run
 
 format: $(VENV)/.installed-dev
 	$(VENV)/bin/ruff check --fix .
@@ -40,14 +52,14 @@ format: $(VENV)/.installed-dev
 
 # Needs gettext; the compiled catalogues are committed so `make run` does not.
 messages: $(VENV)/.installed-dev
-	$(PY) manage.py makemessages -l ar -l fr --no-obsolete --ignore=.venv --ignore=benchmarks --ignore=staticfiles
-	$(PY) manage.py compilemessages --ignore=.venv
+	$(TEST_ENV) $(PY) manage.py makemessages -l ar -l fr --no-obsolete --ignore=.venv --ignore=benchmarks --ignore=staticfiles
+	$(TEST_ENV) $(PY) manage.py compilemessages --ignore=.venv
 
 bench-portal: $(VENV)/.installed-dev
-	scripts/with-services.sh $(PY) benchmarks/portal.py
+	$(TEST_ENV) scripts/with-services.sh $(PY) benchmarks/portal.py
 
 bench-notifications: $(VENV)/.installed-dev
-	scripts/with-services.sh $(PY) benchmarks/notifications.py $(N)
+	$(TEST_ENV) scripts/with-services.sh $(PY) benchmarks/notifications.py $(N)
 
 clean:
 	rm -rf $(VENV) var staticfiles .pytest_cache .ruff_cache

@@ -33,11 +33,10 @@ def _plain_static_storage(settings) -> None:
 
 @pytest.fixture(autouse=True)
 def _empty_cache() -> None:
-    # Cached page fragments must not leak from one test's data into another's.
+    # Sessions and throttling counters must not leak from one test into another.
     from django.core.cache import caches
 
-    for alias in ("default", "fragments"):
-        caches[alias].clear()
+    caches["default"].clear()
 
 
 @pytest.fixture

@@ -4,8 +4,6 @@ from django import forms
 from django.contrib.auth.forms import AuthenticationForm
 from django.utils.translation import gettext_lazy as _
 
-from .models import ChannelKind, ContactChannel, Language
-
 
 class LoginForm(AuthenticationForm):
     """E-mail address or phone number, in any spelling, and a password."""
@@ -20,29 +18,3 @@ class LoginForm(AuthenticationForm):
         "invalid_login": _("That e-mail or phone number and password do not match an account."),
         "inactive": _("This account is disabled. Please contact your agency."),
     }
-
-
-class ChannelAddForm(forms.Form):
-    kind = forms.ChoiceField(label=_("Channel"), choices=ChannelKind.choices)
-    address = forms.CharField(
-        label=_("Phone number or e-mail address"),
-        max_length=254,
-        widget=forms.TextInput(attrs={"dir": "ltr", "autocomplete": "off"}),
-    )
-    language = forms.ChoiceField(label=_("Language of messages"), choices=Language.choices)
-
-
-class ChannelVerifyForm(forms.Form):
-    code = forms.CharField(
-        label=_("Code received"),
-        max_length=12,
-        widget=forms.TextInput(
-            attrs={"inputmode": "numeric", "autocomplete": "one-time-code", "dir": "ltr", "autofocus": True}
-        ),
-    )
-
-
-class ChannelPreferencesForm(forms.ModelForm):
-    class Meta:
-        model = ContactChannel
-        fields = ["language", "wants_bills", "wants_reminders", "wants_service", "wants_offers"]

@@ -191,8 +191,8 @@ def main() -> int:
     from django.db.models import Count
 
     from billing.models import Bill
+    from billing.tasks import bills_announce_chunk
     from notifications.models import Message
-    from notifications.tasks import bills_announce_chunk
     from selfcare.celery import app
 
     started = time.monotonic()

@@ -14,9 +14,10 @@ from django.utils.translation import ngettext
 
 from accounts.admin import PhoneAwareSearchMixin
 
-from .models import Bill, BillLine, Consumption, Plan, PlanTier, PrintRequest, ServiceAccount
+from .messages import bills_announce
+from .models import Bill, BillLine, Consumption, Plan, PlanTier, PrintRequest, ServiceAccount, SmsAlertSubscription
 from .numbers import InvalidAccountNumber, account_number_clean
-from .services import print_requests_mark_printed
+from .services import account_open, bills_with_channels, print_requests_mark_printed
 
 
 class AccountNumberSearchMixin(PhoneAwareSearchMixin):
@@ -60,11 +61,35 @@ class ServiceAccountAdmin(AccountNumberSearchMixin, admin.ModelAdmin):
         "subscriber__user__email",
     ]
     raw_id_fields = ["subscriber"]
-    readonly_fields = ["number"]
+    readonly_fields = ["number", "kind"]
+    # Opening: the number comes from the account sequence and the kind from the plan.
+    add_fields = ["subscriber", "plan", "billing_mode", "meter_number", "service_address", "opened_on"]
 
     @admin.display(description=_("agency"), ordering="subscriber__agency__code")
     def agency(self, obj: ServiceAccount) -> str:
         return obj.subscriber.agency.code
+
+    def get_fields(self, request: HttpRequest, obj: ServiceAccount | None = None) -> list[str]:
+        return super().get_fields(request, obj) if obj else self.add_fields
+
+    def get_readonly_fields(self, request: HttpRequest, obj: ServiceAccount | None = None) -> list[str]:
+        return self.readonly_fields if obj else []
+
+    def formfield_for_foreignkey(self, db_field, request: HttpRequest, **kwargs):  # type: ignore[no-untyped-def]
+        if db_field.name == "plan" and request.resolver_match and request.resolver_match.url_name.endswith("_add"):
+            kwargs["queryset"] = Plan.objects.filter(is_active=True)  # account_open refuses retired plans
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+    def save_model(self, request: HttpRequest, obj: ServiceAccount, form, change: bool) -> None:
+        if change:
+            super().save_model(request, obj, form, change)
+            return
+        opened = account_open(
+            subscriber=obj.subscriber, plan=obj.plan, meter_number=obj.meter_number,
+            service_address=obj.service_address, billing_mode=obj.billing_mode, opened_on=obj.opened_on,
+        )  # fmt: skip
+        # The admin's own redirect and log entry need the saved row.
+        obj.pk, obj.number, obj.kind = opened.pk, opened.number, opened.kind
 
 
 @admin.register(Consumption)
@@ -116,11 +141,7 @@ class BillAdmin(AccountNumberSearchMixin, admin.ModelAdmin):
 
     @admin.action(description=_("Send the bill-issued messages (never twice per channel)"))
     def announce(self, request: HttpRequest, queryset: QuerySet[Bill]) -> None:
-        from notifications.services import bills_announce
-
-        count = bills_announce(
-            bills=queryset.select_related("account__subscriber").prefetch_related("account__subscriber__channels")
-        )
+        count = bills_announce(bills=bills_with_channels(queryset))
         self.message_user(
             request,
             ngettext("%(count)d message queued.", "%(count)d messages queued.", count) % {"count": count},
@@ -152,3 +173,12 @@ class PrintRequestAdmin(admin.ModelAdmin):
         self.message_user(
             request, ngettext("%(count)d copy printed.", "%(count)d copies printed.", count) % {"count": count}
         )
+
+
+@admin.register(SmsAlertSubscription)
+class SmsAlertSubscriptionAdmin(admin.ModelAdmin):
+    list_display = ["account", "started_on", "ended_on"]
+    list_filter = ["ended_on"]
+    search_fields = ["account__number", "account__subscriber__full_name"]
+    raw_id_fields = ["account"]
+    list_select_related = ["account"]

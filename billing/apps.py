@@ -7,4 +7,6 @@ class BillingConfig(AppConfig):
     verbose_name = _("Billing")
 
     def ready(self) -> None:
-        from . import fragments  # noqa: F401 - connects the cache invalidation signals
+        # Declares billing's message events, so the outbox can label every row
+        # in any process (a worker, the admin), whatever it imported first.
+        from . import messages  # noqa: F401

@@ -20,6 +20,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts.models import Agency, Language, Subscriber, User
+from core.dates import month_add
 from core.money import quantize
 
 from .models import UTILITY_KINDS, Bill, BillLine, Consumption, Plan, PlanTier, ServiceAccount, ServiceKind, Unit
@@ -93,11 +94,6 @@ class SeedReport:
     bills: int = 0
     consumption_rows: int = 0
     logins: list[tuple[str, str]] = field(default_factory=list)
-
-
-def month_add(day: dt.date, months: int) -> dt.date:
-    index = day.year * 12 + day.month - 1 + months
-    return dt.date(index // 12, index % 12 + 1, 1)
 
 
 def demo_logins() -> list[tuple[str, str]]:

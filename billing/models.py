@@ -3,6 +3,7 @@ from __future__ import annotations
 import datetime as dt
 from decimal import Decimal
 
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import F, Q
 from django.db.models.functions import Round
@@ -93,6 +94,9 @@ class Plan(models.Model):
                 | Q(included_minutes__isnull=True, included_sms__isnull=True, included_data_gb__isnull=True),
                 name="plan_utility_has_no_allowances",
             ),
+            # The target of service accounts' (plan, kind) foreign key (migration
+            # billing 0004): an account's kind is always its plan's kind.
+            models.UniqueConstraint(fields=["id", "kind"], name="plan_id_kind_unique"),
         ]
 
     def __str__(self) -> str:
@@ -183,6 +187,12 @@ class ServiceAccount(models.Model):
 
     def __str__(self) -> str:
         return self.display_number
+
+    def clean(self) -> None:
+        # PostgreSQL refuses a mismatch anyway (a composite foreign key to the plan's
+        # (id, kind)); this gives a form its message instead of an IntegrityError.
+        if self.plan_id and self.kind and Plan.objects.filter(pk=self.plan_id).exclude(kind=self.kind).exists():
+            raise ValidationError({"plan": _("This plan is for another kind of service.")})
 
     @property
     def display_number(self) -> str:
@@ -377,3 +387,30 @@ class PrintRequest(models.Model):
 
     def __str__(self) -> str:
         return f"{self.bill_id} ({self.status})"
+
+
+class SmsAlertSubscription(models.Model):
+    """The paid SMS alert service on one account, as some utilities sell it."""
+
+    account = models.ForeignKey(
+        ServiceAccount, on_delete=models.CASCADE, related_name="sms_alert_subscriptions", verbose_name=_("account")
+    )
+    started_on = models.DateField(_("started on"))
+    ended_on = models.DateField(_("ended on"), null=True, blank=True)
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("SMS alert subscription")
+        verbose_name_plural = _("SMS alert subscriptions")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["account"], condition=Q(ended_on__isnull=True), name="smsalert_one_open_per_account"
+            ),
+            models.CheckConstraint(
+                condition=Q(ended_on__isnull=True) | Q(ended_on__gte=models.F("started_on")),
+                name="smsalert_ends_after_start",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.account_id} since {self.started_on}"

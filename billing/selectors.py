@@ -11,6 +11,7 @@ from django.db.models import Count, DecimalField, Min, OuterRef, Q, QuerySet, Su
 from django.db.models.functions import Coalesce
 
 from accounts.models import Subscriber
+from core.dates import month_add
 
 from .models import PRIMARY_UNIT, Bill, Consumption, Plan, ServiceAccount
 
@@ -103,11 +104,6 @@ class ConsumptionPoint:
         return ((self.quantity - self.year_before) * 100 / self.year_before).quantize(Decimal("0.1"))
 
 
-def _month_shift(day: dt.date, months: int) -> dt.date:
-    index = day.year * 12 + day.month - 1 + months
-    return dt.date(index // 12, index % 12 + 1, 1)
-
-
 def consumption_history(*, account: ServiceAccount, periods: int = 24) -> list[ConsumptionPoint]:
     """The last `periods` months of the account's main unit, oldest first,
     each with the same month a year before. One query of periods + 12 rows."""
@@ -124,7 +120,7 @@ def consumption_history(*, account: ServiceAccount, periods: int = 24) -> list[C
             period=row["period"],
             quantity=row["quantity"],
             meter_index=row["meter_index"],
-            year_before=(by_period.get(_month_shift(row["period"], -12)) or {}).get("quantity"),
+            year_before=(by_period.get(month_add(row["period"], -12)) or {}).get("quantity"),
         )
         for row in shown
     ]

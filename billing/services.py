@@ -14,19 +14,14 @@ from django.utils import timezone
 from accounts.models import Subscriber, User
 from core.exceptions import ApplicationError
 from core.models import sequence_next
-from notifications.models import Event
-from notifications.services import bill_announce, bills_notify, sms_alert_fee_lines
+from core.money import quantize
 
-from .fragments import subscribers_touch
-from .models import Bill, BillLine, Consumption, Plan, PrintRequest, ServiceAccount
+from .messages import DUE_REMINDER, OVERDUE_NOTICE, bill_announce, bills_notify
+from .models import Bill, BillLine, Consumption, Plan, PrintRequest, ServiceAccount, SmsAlertSubscription
 from .numbers import account_number_from_serial
 from .tariffs import LineDraft, price_period, tax_on
 
 ACCOUNT_SEQUENCE = "account_number"
-
-
-class PlanKindMismatch(ApplicationError):
-    code = "plan_kind_mismatch"
 
 
 def account_numbers_reserve(*, count: int) -> list[str]:
@@ -138,7 +133,8 @@ def bill_issue(*, account: ServiceAccount, period: dt.date, issue_date: dt.date 
     return bill
 
 
-def _with_channels(bills: QuerySet[Bill]) -> QuerySet[Bill]:
+def bills_with_channels(bills: QuerySet[Bill]) -> QuerySet[Bill]:
+    """What announcing bills reads: each subscriber and their channels, in a few queries."""
     return bills.select_related("account__subscriber").prefetch_related("account__subscriber__channels")
 
 
@@ -151,11 +147,9 @@ def bills_flag_overdue(*, today: dt.date | None = None) -> int:
     with transaction.atomic():
         ids = list(due.select_for_update(skip_locked=True).values_list("pk", flat=True))
         flagged = Bill.objects.filter(pk__in=ids).update(status=Bill.Status.OVERDUE)
-        # A bulk update sends no signal: the subscribers' cached pages are told here.
-        subscribers_touch(Bill.objects.filter(pk__in=ids).values_list("account__subscriber_id", flat=True))
         bills_notify(
-            event=Event.OVERDUE_NOTICE,
-            bills=_with_channels(Bill.objects.filter(pk__in=ids)),
+            event=OVERDUE_NOTICE,
+            bills=bills_with_channels(Bill.objects.filter(pk__in=ids)),
             extra={"disconnection_date": today + dt.timedelta(days=settings.SELFCARE_DISCONNECTION_NOTICE_DAYS)},
         )
     return flagged
@@ -170,7 +164,7 @@ def bills_remind(*, today: dt.date | None = None) -> int:
         due_date=today + dt.timedelta(days=settings.SELFCARE_REMINDER_DAYS),
     )
     with transaction.atomic():
-        return bills_notify(event=Event.DUE_REMINDER, bills=_with_channels(soon).iterator(chunk_size=1000))
+        return bills_notify(event=DUE_REMINDER, bills=bills_with_channels(soon).iterator(chunk_size=1000))
 
 
 def bill_request_paper_copy(*, bill: Bill, requested_by: User) -> PrintRequest:
@@ -188,3 +182,28 @@ def print_requests_mark_printed(*, requests: Iterable[PrintRequest], printed_by:
     return PrintRequest.objects.filter(pk__in=ids, status=PrintRequest.Status.PENDING).update(
         status=PrintRequest.Status.PRINTED, printed_at=timezone.now(), printed_by=printed_by
     )
+
+
+# --- Paid SMS alert service ------------------------------------------------
+
+
+def sms_alert_subscribe(*, account: ServiceAccount, started_on: dt.date) -> SmsAlertSubscription:
+    """Record the subscription; subscribing again while one is open changes nothing."""
+    open_one = account.sms_alert_subscriptions.filter(ended_on__isnull=True).first()
+    if open_one:
+        return open_one
+    return SmsAlertSubscription.objects.create(account=account, started_on=started_on)
+
+
+def sms_alert_fee_lines(*, account: ServiceAccount, period: dt.date, currency: str | None = None) -> list[LineDraft]:
+    """The fee lines bill generation adds for `period`: the yearly fee falls in
+    the subscription's anniversary month, as long as it is running then."""
+    currency = currency or settings.SELFCARE_CURRENCY
+    period = period.replace(day=1)
+    for subscription in account.sms_alert_subscriptions.all():
+        start = subscription.started_on.replace(day=1)
+        running = start <= period and (subscription.ended_on is None or subscription.ended_on >= period)
+        if running and period.month == start.month:
+            fee = quantize(Decimal(settings.SELFCARE_SMS_ALERT_YEARLY_FEE), currency)
+            return [LineDraft(kind=BillLine.Kind.FEE, amount=fee, quantity=Decimal(1))]
+    return []

@@ -1,8 +1,11 @@
 from __future__ import annotations
 
 from celery import shared_task
+from django.db import transaction
 
 from . import services
+from .messages import bills_announce
+from .models import Bill
 
 
 @shared_task
@@ -13,3 +16,10 @@ def bills_flag_overdue() -> int:
 @shared_task
 def bills_remind() -> int:
     return services.bills_remind()
+
+
+@shared_task(ignore_result=True)
+def bills_announce_chunk(bill_ids: list[int]) -> int:
+    """Announce a slice of a bill run; the run is spread over the workers this way."""
+    with transaction.atomic():
+        return bills_announce(bills=services.bills_with_channels(Bill.objects.filter(pk__in=bill_ids)))

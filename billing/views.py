@@ -3,31 +3,26 @@ subscriber asking for somebody else's account or bill gets a 404."""
 
 from __future__ import annotations
 
-import hashlib
-
 from babel.dates import format_date
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone, translation
-from django.utils.safestring import mark_safe
 from django.utils.translation import get_language_bidi
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from accounts.models import Subscriber
-from accounts.views import subscriber_or_404
+from accounts.selectors import subscriber_or_404
 from core.money import babel_locale, format_quantity
 from core.templatetags.selfcare import month
 
 from . import selectors, services
 from .charts import bar_chart, chart_marks
 from .forms import BillFilterForm
-from .fragments import fragment
 from .models import Bill, ServiceAccount
 from .numbers import format_account_number
 
@@ -42,53 +37,34 @@ def _account(request: HttpRequest, number: str) -> ServiceAccount:
 @login_required
 def dashboard(request: HttpRequest) -> HttpResponse:
     subscriber = subscriber_or_404(request)
-    today = timezone.localdate()
-
-    def build() -> str:
-        accounts = list(selectors.account_list_for_dashboard(subscriber=subscriber, today=today))
-        context = {
-            "subscriber": subscriber,
-            "accounts": accounts,
-            "overdue_total": sum(a.overdue_count for a in accounts),
-        }
-        return render_to_string("billing/_dashboard_main.html", context)
-
-    main = fragment(subscriber_id=subscriber.pk, name="dashboard", vary=[today], build=build)
-    return render(request, "billing/dashboard.html", {"main": mark_safe(main)})  # noqa: S308 - our own rendering
+    accounts = list(selectors.account_list_for_dashboard(subscriber=subscriber, today=timezone.localdate()))
+    context = {"subscriber": subscriber, "accounts": accounts, "overdue_total": sum(a.overdue_count for a in accounts)}
+    return render(request, "billing/dashboard.html", context)
 
 
 @login_required
 def bill_list(request: HttpRequest) -> HttpResponse:
     subscriber = subscriber_or_404(request)
     today = timezone.localdate()
-
-    def build() -> str:
-        accounts = list(
-            selectors.accounts_of(subscriber=subscriber).order_by("number").values_list("number", flat=True)
-        )
-        form = BillFilterForm(
-            request.GET or None,
-            accounts=[(number, format_account_number(number)) for number in accounts],
-            years=selectors.bill_years(subscriber=subscriber),
-        )
-        filters = form.cleaned_data if form.is_valid() else {}
-        bills = selectors.bill_list(
-            subscriber=subscriber,
-            account_number=filters.get("account") or None,
-            status=filters.get("status") or None,
-            year=filters.get("year"),
-            today=today,
-        )
-        page = Paginator(bills, BILLS_PER_PAGE).get_page(request.GET.get("page"))
-        query = request.GET.copy()
-        query.pop("page", None)
-        context = {"form": form, "page": page, "query": query.urlencode(), "today": today}
-        return render_to_string("billing/_bill_list_main.html", context)
-
-    # Any query string is its own fragment: filters and page come from it alone.
-    vary = [today, hashlib.sha256(request.GET.urlencode().encode()).hexdigest()[:16]]
-    main = fragment(subscriber_id=subscriber.pk, name="bills", vary=vary, build=build)
-    return render(request, "billing/bill_list.html", {"main": mark_safe(main)})  # noqa: S308 - our own rendering
+    accounts = list(selectors.accounts_of(subscriber=subscriber).order_by("number").values_list("number", flat=True))
+    form = BillFilterForm(
+        request.GET or None,
+        accounts=[(number, format_account_number(number)) for number in accounts],
+        years=selectors.bill_years(subscriber=subscriber),
+    )
+    filters = form.cleaned_data if form.is_valid() else {}
+    bills = selectors.bill_list(
+        subscriber=subscriber,
+        account_number=filters.get("account") or None,
+        status=filters.get("status") or None,
+        year=filters.get("year"),
+        today=today,
+    )
+    page = Paginator(bills, BILLS_PER_PAGE).get_page(request.GET.get("page"))
+    query = request.GET.copy()
+    query.pop("page", None)
+    context = {"form": form, "page": page, "query": query.urlencode(), "today": today}
+    return render(request, "billing/bill_list.html", context)
 
 
 def _bill(subscriber: Subscriber, number: str) -> Bill:
@@ -118,30 +94,17 @@ def bill_detail(request: HttpRequest, number: str) -> HttpResponse:
 
 @login_required
 def consumption(request: HttpRequest, number: str) -> HttpResponse:
-    subscriber = subscriber_or_404(request)
-
-    # The part is cached under this subscriber only, and built only after
-    # _account() found the account theirs (a 404 is never cached); an account
-    # moving to another subscriber invalidates both (billing/fragments.py).
-    def build() -> str:
-        account = _account(request, number)
-        points = selectors.consumption_history(account=account, periods=24)
-        chart = bar_chart(
-            points,
-            rtl=get_language_bidi(),
-            # CLDR's short months ("juil. 25"), clearer than Django's ("Jui 25").
-            month_labels=[format_date(p.period, "MMM yy", locale=babel_locale()) for p in points],
-        )
-        marks = chart_marks(chart, unit=account.unit_label, month=month, number=format_quantity)
-        context = {"account": account, "points": list(reversed(points)), "chart": chart, "chart_marks": marks}
-        return render_to_string("billing/_consumption_main.html", context)
-
-    main = fragment(subscriber_id=subscriber.pk, name="consumption", vary=[number], build=build)
-    return render(
-        request,
-        "billing/consumption.html",
-        {"main": mark_safe(main)},  # noqa: S308 - our own rendering
+    account = _account(request, number)
+    points = selectors.consumption_history(account=account, periods=24)
+    chart = bar_chart(
+        points,
+        rtl=get_language_bidi(),
+        # CLDR's short months ("juil. 25"), clearer than Django's ("Jui 25").
+        month_labels=[format_date(p.period, "MMM yy", locale=babel_locale()) for p in points],
     )
+    marks = chart_marks(chart, unit=account.unit_label, month=month, number=format_quantity)
+    context = {"account": account, "points": list(reversed(points)), "chart": chart, "chart_marks": marks}
+    return render(request, "billing/consumption.html", context)
 
 
 @login_required

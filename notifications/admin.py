@@ -6,13 +6,19 @@ re-send through the service, never an edit of what was sent.
 
 from __future__ import annotations
 
+from django import forms
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
-from .models import DeliveryReport, Message, SmsAlertSubscription
+from accounts.admin import PhoneAwareSearchMixin
+from accounts.models import ChannelVerification, ContactChannel
+from accounts.services import InvalidAddress, channel_address_clean
+
+from . import verification
+from .models import DeliveryReport, Message
 from .services import message_resend
 
 
@@ -32,7 +38,7 @@ class MessageAdmin(ReadOnlyAdmin):
     list_display = ["created_at", "event", "channel_kind", "address", "subscriber", "status", "attempts", "segments"]
     list_filter = ["status", "channel_kind", "event", "subscriber__agency", "language"]
     list_select_related = ["subscriber"]
-    search_fields = ["address", "dedupe_key", "provider_message_id", "subscriber__full_name", "account__number"]
+    search_fields = ["address", "dedupe_key", "provider_message_id", "subscriber__full_name", "reference"]
     date_hierarchy = "created_at"
     actions = ["resend"]
 
@@ -61,10 +67,95 @@ class DeliveryReportAdmin(ReadOnlyAdmin):
     list_select_related = ["message"]
 
 
-@admin.register(SmsAlertSubscription)
-class SmsAlertSubscriptionAdmin(admin.ModelAdmin):
-    list_display = ["account", "started_on", "ended_on"]
-    list_filter = ["ended_on"]
-    search_fields = ["account__number", "account__subscriber__full_name"]
-    raw_id_fields = ["account"]
-    list_select_related = ["account"]
+# --- Contact channels: registered at the counter, proven by a code ----------
+
+
+class ChannelAdminForm(forms.ModelForm):
+    """At the counter: the clerk registers a number (a code goes out at once),
+    then types the code the subscriber reads from their phone."""
+
+    code = forms.CharField(
+        label=_("Code read out by the subscriber"), required=False, max_length=12,
+        help_text=_("Leave empty to only save. A new channel receives its code when saved."),
+    )  # fmt: skip
+
+    class Meta:
+        model = ContactChannel
+        fields = [
+            "subscriber",
+            "kind",
+            "address",
+            "language",
+            "wants_bills",
+            "wants_reminders",
+            "wants_service",
+            "wants_offers",
+        ]
+
+    def clean(self) -> dict:
+        data = super().clean()
+        if not self.instance.pk and data.get("kind") and data.get("address"):
+            try:
+                data["address"] = channel_address_clean(kind=data["kind"], raw=data["address"])
+            except InvalidAddress as exc:
+                self.add_error("address", exc.message)
+        if self.instance.pk and data.get("code"):
+            try:
+                verification.channel_verify(channel=self.instance, code=data["code"], verified_by=self.request_user)
+            except verification.CodeRejected as exc:
+                self.add_error("code", exc.message)
+        return data
+
+
+@admin.register(ContactChannel)
+class ContactChannelAdmin(PhoneAwareSearchMixin, admin.ModelAdmin):
+    form = ChannelAdminForm
+    phone_lookup = "address"
+    list_display = ["address", "kind", "subscriber", "language", "verified_at", "registered_by", "created_at"]
+    list_filter = ["kind", "language", ("verified_at", admin.EmptyFieldListFilter), "subscriber__agency"]
+    list_select_related = ["subscriber", "registered_by"]
+    search_fields = ["address", "subscriber__full_name", "subscriber__user__phone", "subscriber__accounts__number"]
+    raw_id_fields = ["subscriber"]
+    readonly_fields = ["verified_at", "registered_by", "created_at"]
+
+    def get_form(self, request: HttpRequest, obj=None, change=False, **kwargs):  # type: ignore[override]
+        form = super().get_form(request, obj, change=change, **kwargs)
+        form.request_user = request.user  # type: ignore[attr-defined]
+        return form
+
+    def get_readonly_fields(self, request: HttpRequest, obj: ContactChannel | None = None) -> list[str]:
+        # Once registered, the address is what was verified: a new address is a new channel.
+        return [*self.readonly_fields, "subscriber", "kind", "address"] if obj else self.readonly_fields
+
+    def save_model(self, request: HttpRequest, obj: ContactChannel, form, change: bool) -> None:
+        if change:
+            super().save_model(request, obj, form, change)
+            return
+        channel = verification.channel_add(
+            subscriber=obj.subscriber, kind=obj.kind, address=obj.address, language=obj.language,
+            registered_by=request.user,
+        )  # fmt: skip
+        obj.pk = channel.pk
+        obj.refresh_from_db()
+        self.message_user(
+            request,
+            _("A code was sent to %(address)s; type it here when the subscriber reads it out.")
+            % {"address": channel.address},
+        )
+
+
+@admin.register(ChannelVerification)
+class ChannelVerificationAdmin(admin.ModelAdmin):
+    """Who asked for codes, when, and how they ended; the codes themselves are never shown."""
+
+    list_display = ["address", "channel", "status", "attempts", "created_at", "expires_at", "requested_by"]
+    list_filter = ["status"]
+    search_fields = ["address"]
+    list_select_related = ["channel", "requested_by"]
+    exclude = ["code_hash"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False

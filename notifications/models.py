@@ -6,14 +6,7 @@ from django.utils.translation import gettext_lazy as _
 
 from accounts.models import ChannelKind, ContactChannel, Language, Subscriber
 
-
-class Event(models.TextChoices):
-    BILL_ISSUED = "bill_issued", _("Bill issued")
-    PAYMENT_RECEIVED = "payment_received", _("Payment received")
-    DUE_REMINDER = "due_reminder", _("Due-date reminder")
-    OVERDUE_NOTICE = "overdue_notice", _("Overdue notice")
-    APPOINTMENT = "appointment", _("Technician appointment")
-    VERIFICATION_CODE = "verification_code", _("Verification code")
+from . import events
 
 
 class Message(models.Model):
@@ -31,14 +24,13 @@ class Message(models.Model):
 
     # (event, object, channel): the same bill is never announced twice on one channel.
     dedupe_key = models.CharField(_("dedupe key"), max_length=120, unique=True)
-    event = models.CharField(_("event"), max_length=24, choices=Event.choices)
+    # An EventType's name (notifications/events.py), declared by the app that owns the event.
+    event = models.CharField(_("event"), max_length=32)
     subscriber = models.ForeignKey(
         Subscriber, on_delete=models.CASCADE, related_name="messages", verbose_name=_("subscriber")
     )
-    account = models.ForeignKey(
-        "billing.ServiceAccount", on_delete=models.SET_NULL, null=True, blank=True, related_name="+",
-        verbose_name=_("account"),
-    )  # fmt: skip
+    # What the message is about as the subscriber knows it (an account number), for searching.
+    reference = models.CharField(_("reference"), max_length=64, blank=True, db_index=True)
     channel = models.ForeignKey(
         ContactChannel, on_delete=models.SET_NULL, null=True, blank=True, related_name="messages",
         verbose_name=_("channel"),
@@ -91,6 +83,10 @@ class Message(models.Model):
     def __str__(self) -> str:
         return f"{self.event} → {self.address} ({self.status})"
 
+    @property
+    def event_label(self) -> str:
+        return events.event_label(self.event)
+
 
 class DeliveryReport(models.Model):
     """A provider's delivery report, kept as received (the webhook inbox).
@@ -128,31 +124,3 @@ class DeliveryReport(models.Model):
 
     def __str__(self) -> str:
         return f"{self.provider} {self.provider_message_id} {self.raw_status}"
-
-
-class SmsAlertSubscription(models.Model):
-    """The paid SMS alert service on one account, as some utilities sell it."""
-
-    account = models.ForeignKey(
-        "billing.ServiceAccount", on_delete=models.CASCADE, related_name="sms_alert_subscriptions",
-        verbose_name=_("account"),
-    )  # fmt: skip
-    started_on = models.DateField(_("started on"))
-    ended_on = models.DateField(_("ended on"), null=True, blank=True)
-    created_at = models.DateTimeField(_("created"), auto_now_add=True)
-
-    class Meta:
-        verbose_name = _("SMS alert subscription")
-        verbose_name_plural = _("SMS alert subscriptions")
-        constraints = [
-            models.UniqueConstraint(
-                fields=["account"], condition=Q(ended_on__isnull=True), name="smsalert_one_open_per_account"
-            ),
-            models.CheckConstraint(
-                condition=Q(ended_on__isnull=True) | Q(ended_on__gte=models.F("started_on")),
-                name="smsalert_ends_after_start",
-            ),
-        ]
-
-    def __str__(self) -> str:
-        return f"{self.account_id} since {self.started_on}"

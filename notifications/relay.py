@@ -25,6 +25,7 @@ from django.utils import timezone
 from .channels.base import PermanentError, SendResult, TransientError
 from .channels.registry import transport_for
 from .models import Message
+from .reports import delivery_reports_apply_waiting
 
 logger = logging.getLogger(__name__)
 
@@ -143,8 +144,6 @@ def _record(outcomes: list[_Outcome]) -> dict[str, int]:
         sent = [m for key, rows in groups.items() if key[0] == "sent" for m in rows if m.provider_message_id]
         if sent:
             # A delivery report may have beaten our own bookkeeping: apply it now.
-            from .services import delivery_reports_apply_waiting
-
             by_provider: dict[str, list[str]] = defaultdict(list)
             for m in sent:
                 by_provider[m.provider].append(m.provider_message_id)

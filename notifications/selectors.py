@@ -5,13 +5,13 @@ from django.db.models import QuerySet
 from accounts.models import Subscriber
 
 from .models import Message
+from .verification import VERIFICATION_CODE
 
 
 def messages_of(*, subscriber: Subscriber) -> QuerySet[Message]:
     """What was sent to the subscriber, newest first; verification codes are not listed."""
     return (
         Message.objects.filter(subscriber=subscriber)
-        .exclude(event="verification_code")
-        .select_related("account")
+        .exclude(event=VERIFICATION_CODE.name)
         .order_by("-created_at", "-pk")
     )

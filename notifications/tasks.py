@@ -31,17 +31,3 @@ def outbox_redrive() -> int:
     if count:
         outbox_relay.delay()
     return count
-
-
-@shared_task(ignore_result=True)
-def bills_announce_chunk(bill_ids: list[int]) -> int:
-    """Announce a slice of a bill run; the run is spread over the workers this way."""
-    from django.db import transaction
-
-    from billing.models import Bill
-
-    from .services import bills_announce
-
-    bills = Bill.objects.filter(pk__in=bill_ids).select_related("account__subscriber")
-    with transaction.atomic():
-        return bills_announce(bills=bills.prefetch_related("account__subscriber__channels"))

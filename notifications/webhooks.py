@@ -16,7 +16,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_POST
 
 from .channels import africastalking, whatsapp_cloud
-from .services import delivery_report_record
+from .reports import delivery_report_record
 
 
 def _error(status: int, code: str, detail: str) -> JsonResponse:
@@ -64,11 +64,8 @@ def whatsapp_webhook(request: HttpRequest) -> HttpResponse:
 
     if not whatsapp_cloud.signature_valid(request.body, request.headers.get("X-Hub-Signature-256")):
         return _error(403, "bad_signature", "X-Hub-Signature-256 does not match the body.")
-    try:
-        payload = json.loads(request.body)
-        changes = [change["value"] for entry in payload["entry"] for change in entry.get("changes", [])]
-        statuses = [s for value in changes if isinstance(value, dict) for s in value.get("statuses", []) or []]
-    except (ValueError, KeyError, TypeError, AttributeError):
+    statuses = _whatsapp_statuses(request.body)
+    if statuses is None:
         return _error(400, "invalid_payload", "Expected a WhatsApp Cloud API webhook body.")
     matched, unknown = 0, 0
     for status in statuses:

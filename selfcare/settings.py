@@ -1,9 +1,10 @@
 """Selfcare settings: one file, read from the environment.
 
-With no environment at all you get the embedded default that `make run` uses:
-SQLite under var/, Celery tasks run eagerly, DEBUG on, a development secret key.
-Production sets DEBUG=0, SECRET_KEY, ALLOWED_HOSTS, DATABASE_URL and
-CELERY_BROKER_URL; nothing below exists only in production.
+Defaults fail closed: DEBUG is off and there is no built-in SECRET_KEY, so a
+process started with no environment refuses to run. With only DEBUG=1 and a
+SECRET_KEY (what `make run` sets) you get the embedded demo: SQLite under var/,
+Celery tasks run eagerly. Production sets SECRET_KEY, ALLOWED_HOSTS,
+DATABASE_URL and CELERY_BROKER_URL; nothing below exists only in production.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -23,29 +25,43 @@ def env(name: str, default: str = "") -> str:
     return os.environ.get(name, default)
 
 
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off"}
+
+
 def envbool(name: str, default: bool) -> bool:
-    value = os.environ.get(name)
-    if value is None or value == "":
+    """A yes/no switch; a value it does not understand stops the process rather
+    than reading as "off" (`DEBUG=flase` must not quietly mean production)."""
+    value = os.environ.get(name, "").strip().lower()
+    if not value:
         return default
-    return value.strip().lower() in {"1", "true", "yes", "on"}
+    if value in _TRUE | _FALSE:
+        return value in _TRUE
+    raise ImproperlyConfigured(f"{name}={os.environ[name]!r}: use one of 1/0, true/false, yes/no, on/off.")
 
 
 def envint(name: str, default: int) -> int:
-    value = os.environ.get(name)
-    return int(value) if value else default
+    value = os.environ.get(name, "").strip()
+    if not value:
+        return default
+    try:
+        return int(value)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name}={os.environ[name]!r}: expected a whole number.") from None
 
 
 def envlist(name: str, default: str = "") -> list[str]:
     return [item.strip() for item in env(name, default).split(",") if item.strip()]
 
 
-DEBUG = envbool("DEBUG", True)
+# Fail closed: without DEBUG=1 this is production, and production needs a real
+# key. `make run` sets both for the demo (and keeps the demo's key under var/).
+DEBUG = envbool("DEBUG", False)
 
-_DEV_SECRET_KEY = "selfcare-development-key-not-for-production"
-SECRET_KEY = env("SECRET_KEY", _DEV_SECRET_KEY if DEBUG else "")
+SECRET_KEY = env("SECRET_KEY")
 if not SECRET_KEY:
-    # Refuse to start a production process with a guessable key.
-    raise RuntimeError("SECRET_KEY must be set when DEBUG is off.")
+    # Refuse to start with a guessable key, even in DEBUG: there is no built-in one.
+    raise ImproperlyConfigured("SECRET_KEY must be set (make run sets one for the demo).")
 
 ALLOWED_HOSTS = envlist("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]")
 CSRF_TRUSTED_ORIGINS = envlist("CSRF_TRUSTED_ORIGINS")
@@ -58,8 +74,6 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
-    "django.contrib.humanize",
-    "rest_framework",
     "axes",
     "core",
     "accounts",
@@ -111,6 +125,9 @@ if DATABASE_URL:
             conn_health_checks=True,
         )
     }
+    if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+        # sqlite:///path: the demo's engine elsewhere (the SQLite test run uses it).
+        DATABASES["default"]["OPTIONS"] = {"timeout": 20}
 else:
     (BASE_DIR / "var").mkdir(exist_ok=True)
     DATABASES = {
@@ -132,18 +149,11 @@ if REDIS_URL:
             "LOCATION": REDIS_URL,
         }
     }
-    # Cached page parts (billing/fragments.py) need a cache every process
-    # shares, or one worker's invalidation would leave another's pages stale.
-    CACHES["fragments"] = CACHES["default"]
     # Sessions read from Redis, written through to the database: a page view
     # costs no session query, and a Redis restart logs nobody out.
     SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
 else:
-    CACHES = {
-        "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
-        # No shared cache, no page-part caching: correct whatever the process count.
-        "fragments": {"BACKEND": "django.core.cache.backends.dummy.DummyCache"},
-    }
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
 # --- Users and login ------------------------------------------------------
 AUTH_USER_MODEL = "accounts.User"
@@ -229,7 +239,6 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = envint("CELERY_PREFETCH", 4)
 CELERY_TASK_TIME_LIMIT = envint("CELERY_TASK_TIME_LIMIT", 300)
 CELERY_TASK_SOFT_TIME_LIMIT = envint("CELERY_TASK_SOFT_TIME_LIMIT", 240)
 CELERY_TIMEZONE = TIME_ZONE
-CELERY_TASK_DEFAULT_RETRY_DELAY = 5
 CELERY_BEAT_SCHEDULE = {
     "flag-overdue-bills": {"task": "billing.tasks.bills_flag_overdue", "schedule": 3600.0},
     # Daily in effect: the dedupe key holds one reminder per bill and channel.
@@ -262,12 +271,13 @@ AFRICASTALKING_API_KEY = env("AFRICASTALKING_API_KEY")
 AFRICASTALKING_SENDER_ID = env("AFRICASTALKING_SENDER_ID")
 # Delivery reports come to /hooks/sms/africastalking/<token>/: Africa's Talking
 # signs nothing, so the unguessable path is the credential.
-AFRICASTALKING_CALLBACK_TOKEN = env("AFRICASTALKING_CALLBACK_TOKEN", "dev-callback-token" if DEBUG else "")
+# Unset, the hook answers 403 to everybody.
+AFRICASTALKING_CALLBACK_TOKEN = env("AFRICASTALKING_CALLBACK_TOKEN")
 WHATSAPP_GRAPH_URL = env("WHATSAPP_GRAPH_URL", "https://graph.facebook.com/v21.0")
 WHATSAPP_PHONE_NUMBER_ID = env("WHATSAPP_PHONE_NUMBER_ID")
 WHATSAPP_ACCESS_TOKEN = env("WHATSAPP_ACCESS_TOKEN")
-WHATSAPP_APP_SECRET = env("WHATSAPP_APP_SECRET", "dev-app-secret" if DEBUG else "")
-WHATSAPP_VERIFY_TOKEN = env("WHATSAPP_VERIFY_TOKEN", "dev-verify-token" if DEBUG else "")
+WHATSAPP_APP_SECRET = env("WHATSAPP_APP_SECRET")
+WHATSAPP_VERIFY_TOKEN = env("WHATSAPP_VERIFY_TOKEN")
 SELFCARE_PROVIDER_TIMEOUT = float(env("SELFCARE_PROVIDER_TIMEOUT", "10"))
 # A message is retried with exponential back-off, then failed for good.
 SELFCARE_OUTBOX_MAX_ATTEMPTS = envint("SELFCARE_OUTBOX_MAX_ATTEMPTS", 6)
@@ -299,13 +309,6 @@ SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
 SESSION_COOKIE_AGE = envint("SESSION_COOKIE_AGE", 8 * 3600)
-
-# --- REST framework -------------------------------------------------------
-REST_FRAMEWORK = {
-    "DEFAULT_AUTHENTICATION_CLASSES": [],
-    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    "UNAUTHENTICATED_USER": None,
-}
 
 LOGGING = {
     "version": 1,

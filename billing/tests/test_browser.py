@@ -398,7 +398,8 @@ def test_wrong_password_shows_the_error_and_stays_on_login(live_server, demo, ne
 
 def test_subscriber_registers_a_phone_verifies_it_goes_paperless_and_asks_for_paper(live_server, demo, new_page):
     from billing.models import PrintRequest
-    from notifications.models import Event, Message
+    from notifications.models import Message
+    from notifications.verification import VERIFICATION_CODE
 
     page = new_page(PHONE)
     login(page, live_server.url, "ar", PHONE_NATIONAL)
@@ -412,7 +413,7 @@ def test_subscriber_registers_a_phone_verifies_it_goes_paperless_and_asks_for_pa
     assert re.search(r"/ar/contact/\d+/verify/$", path_of(page)), path_of(page)
 
     # The subscriber reads the code from the message the channel received.
-    sent = Message.objects.filter(event=Event.VERIFICATION_CODE, address="+21698123456").latest("created_at")
+    sent = Message.objects.filter(event=VERIFICATION_CODE.name, address="+21698123456").latest("created_at")
     code = re.search(r"\b(\d{6})\b", sent.body).group(1)
     page.fill("#id_code", "000000" if code != "000000" else "111111")
     with page.expect_navigation():

@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -40,15 +42,40 @@ def test_production_refuses_to_start_without_a_secret_key() -> None:
     assert "SECRET_KEY must be set" in result.stderr
 
 
-def test_no_environment_means_sqlite_and_eager_tasks() -> None:
+def _settings_of(env: dict[str, str]) -> subprocess.CompletedProcess:
     code = (
         "import django, os; os.environ['DJANGO_SETTINGS_MODULE']='selfcare.settings'; django.setup();"
         "from django.conf import settings as s;"
         "print(s.DATABASES['default']['ENGINE'], s.CELERY_TASK_ALWAYS_EAGER, s.DEBUG)"
     )
-    clean = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "CELERY_BROKER_URL", "DEBUG"}}
-    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=clean, capture_output=True, text=True, timeout=60)
+    unset = {"DATABASE_URL", "CELERY_BROKER_URL", "DEBUG", "SECRET_KEY", "REDIS_URL"}
+    clean = {k: v for k, v in os.environ.items() if k not in unset}
+    return subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env={**clean, **env}, capture_output=True, text=True, timeout=60
+    )
+
+
+def test_no_environment_at_all_refuses_to_start() -> None:
+    # Fail closed: no DEBUG means production, and production has no built-in key.
+    out = _settings_of({})
+    assert out.returncode != 0 and "SECRET_KEY must be set" in out.stderr
+
+
+def test_the_demo_environment_means_sqlite_and_eager_tasks() -> None:
+    out = _settings_of({"DEBUG": "1", "SECRET_KEY": secrets.token_urlsafe(50)})
     assert out.stdout.split() == ["django.db.backends.sqlite3", "True", "True"], out.stderr
+
+
+@pytest.mark.parametrize("value", ["flase", "2", "debug", "enabled"])
+def test_a_switch_it_does_not_understand_stops_the_process(value: str) -> None:
+    out = _settings_of({"DEBUG": value, "SECRET_KEY": secrets.token_urlsafe(50)})
+    assert out.returncode != 0 and f"DEBUG={value!r}" in out.stderr
+
+
+@pytest.mark.parametrize(("value", "debug"), [("0", "False"), ("off", "False"), ("YES", "True"), (" true ", "True")])
+def test_switches_read_the_usual_spellings(value: str, debug: str) -> None:
+    out = _settings_of({"DEBUG": value, "SECRET_KEY": secrets.token_urlsafe(50), "ALLOWED_HOSTS": "x"})
+    assert out.stdout.split()[-1:] == [debug], out.stderr
 
 
 def test_migrations_match_the_models() -> None:

@@ -11,13 +11,14 @@ from django.test import Client
 from django.urls import reverse
 
 from accounts.models import ChannelKind
+from billing.messages import BILL_ISSUED, DUE_REMINDER, OVERDUE_NOTICE, bill_announce
 from billing.models import Bill, BillLine, Consumption, PrintRequest
-from billing.services import bill_issue
+from billing.services import bill_issue, sms_alert_fee_lines, sms_alert_subscribe
 from billing.tests.factories import BillFactory, ServiceAccountFactory
 from core.testing import run_in_threads
 from notifications import relay
-from notifications.models import Event, Message
-from notifications.services import bill_announce, message_resend, sms_alert_fee_lines, sms_alert_subscribe
+from notifications.models import Message
+from notifications.services import message_resend
 
 from .factories import VerifiedChannelFactory
 
@@ -37,7 +38,7 @@ def test_issuing_a_bill_writes_one_message_per_channel_that_wants_bills(subscrib
     VerifiedChannelFactory(subscriber=subscriber, kind=ChannelKind.WHATSAPP, wants_bills=False)
     account = ServiceAccountFactory(subscriber=subscriber)
     bill = bill_issue(account=account, period=dt.date(2026, 10, 1))
-    rows = Message.objects.filter(event=Event.BILL_ISSUED)
+    rows = Message.objects.filter(event=BILL_ISSUED.name)
     assert sorted(rows.values_list("channel_kind", flat=True)) == ["email", "sms"]
     sms = rows.get(channel_kind="sms")
     assert sms.language == "ar" and account.number in sms.body and sms.segments in (1, 2)
@@ -98,7 +99,7 @@ def test_concurrent_relays_never_claim_the_same_message(subscriber) -> None:
     now = dt.datetime.now(tz=TUNIS)
     Message.objects.bulk_create(
         Message(
-            dedupe_key=f"test:{i}", event=Event.BILL_ISSUED, subscriber=subscriber, channel_kind=ChannelKind.EMAIL,
+            dedupe_key=f"test:{i}", event=BILL_ISSUED.name, subscriber=subscriber, channel_kind=ChannelKind.EMAIL,
             address=f"a{i}@example.com", language="fr", body="x", next_attempt_at=now,
         )
         for i in range(40)
@@ -232,7 +233,7 @@ def test_the_overdue_sweep_warns_once_with_the_disconnection_date(settings, subs
     bill = BillFactory(account=ServiceAccountFactory(subscriber=subscriber), due_date=dt.date(2026, 10, 25))
     assert bills_flag_overdue(today=dt.date(2026, 11, 21)) == 1
     assert bills_flag_overdue(today=dt.date(2026, 11, 22)) == 0
-    notices = Message.objects.filter(event=Event.OVERDUE_NOTICE)
+    notices = Message.objects.filter(event=OVERDUE_NOTICE.name)
     assert notices.count() == 2  # SMS and e-mail, once each
     assert all("01/12/2026" in m.body and bill.account.number in m.body for m in notices)
     assert all(m.urgent for m in notices)  # a disconnection warning does not wait for the morning
@@ -253,5 +254,5 @@ def test_a_reminder_goes_out_days_before_the_due_date_to_channels_that_want_it(
     BillFactory(account=account, period=dt.date(2026, 9, 1), due_date=dt.date(2026, 11, 30))
     assert bills_remind(today=dt.date(2026, 11, 21)) == 1
     assert bills_remind(today=dt.date(2026, 11, 21)) == 0
-    reminder = Message.objects.get(event=Event.DUE_REMINDER)
+    reminder = Message.objects.get(event=DUE_REMINDER.name)
     assert reminder.channel_kind == "sms" and due_soon.number in reminder.dedupe_key

@@ -15,12 +15,12 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts.models import ChannelKind, ContactChannel, Subscriber
-from accounts.services import channel_add, channel_verify
+from billing.messages import bill_announce
+from billing.models import Bill
 from billing.tests.factories import BillFactory, ServiceAccountFactory
 from notifications import relay, services
 from notifications.channels import registry
 from notifications.models import DeliveryReport, Message
-from notifications.services import bill_announce
 from notifications.tests import fakes
 from notifications.tests.fakes import (
     GRAPH_ACCESS_TOKEN,
@@ -32,6 +32,7 @@ from notifications.tests.fakes import (
     meta_signature,
     whatsapp_status_body,
 )
+from notifications.verification import channel_add, channel_verify
 
 sms_gateway = fakes.sms_gateway
 graph_api = fakes.graph_api
@@ -79,7 +80,7 @@ def verified_channel(subscriber: Subscriber, *, kind: str = ChannelKind.SMS, add
 def announce_bill(subscriber: Subscriber) -> Message:
     bill = BillFactory(account=ServiceAccountFactory(subscriber=subscriber))
     assert bill_announce(bill=bill) == 1
-    return Message.objects.get(subscriber=subscriber, account=bill.account)
+    return Message.objects.get(subscriber=subscriber, reference=bill.account.number)
 
 
 @pytest.fixture
@@ -126,7 +127,7 @@ def test_the_gateway_receives_the_bill_in_africas_talking_format(sms: Message, s
     assert re.fullmatch(r"\+[1-9]\d{7,14}", form["to"])
     assert form["clientReference"] == sms.dedupe_key
     assert form["message"] == sms.body
-    assert sms.account.number in form["message"]
+    assert sms.reference in form["message"]
     assert "59,500" in form["message"]  # the amount due, French-formatted
 
     sms.refresh_from_db()
@@ -158,7 +159,7 @@ def test_a_new_phone_gets_its_code_by_sms_in_e164_and_the_code_verifies_it(
 
 @pytest.mark.django_db
 def test_a_bill_is_not_sent_twice_when_the_relay_runs_again(sent_sms: Message, sms_gateway: FakeSmsGateway) -> None:
-    assert bill_announce(bill=sent_sms.account.bills.get()) == 0
+    assert bill_announce(bill=Bill.objects.get(account__number=sent_sms.reference)) == 0
 
     assert relay_run(now=timezone.now() + dt.timedelta(hours=2)) == {"sent": 0, "retry": 0, "failed": 0, "skipped": 0}
 
@@ -435,7 +436,7 @@ def test_the_whatsapp_template_carries_the_amount_and_the_due_date(
     [body] = graph_api.messages()
     texts = [p["text"] for c in body["template"]["components"] for p in c["parameters"]]
     assert any("59,500" in text for text in texts)
-    assert message.account.bills.get().due_date.strftime("%d/%m/%Y") in texts
+    assert Bill.objects.get(account__number=message.reference).due_date.strftime("%d/%m/%Y") in texts
 
 
 @pytest.mark.django_db
@@ -613,7 +614,7 @@ def test_an_email_channel_gets_the_bill_by_mail(subscriber: Subscriber) -> None:
     [email] = mail.outbox
     assert email.to == ["alice@example.com"]
     assert email.subject == "Votre facture 09/2026"
-    assert message.account.number in email.body
+    assert message.reference in email.body
     assert "59,500" in email.body
     assert email.extra_headers["X-Selfcare-Reference"] == message.dedupe_key
     message.refresh_from_db()

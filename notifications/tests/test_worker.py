@@ -31,10 +31,10 @@ from django.utils import timezone
 
 from accounts.models import ChannelKind, ContactChannel
 from accounts.tests.factories import AgencyFactory, SubscriberFactory
+from billing.messages import bill_announce, bills_announce
 from billing.models import Bill
 from billing.tests.factories import BillFactory, PlanFactory, ServiceAccountFactory
 from notifications.models import Message
-from notifications.services import bill_announce, bills_announce
 from notifications.tasks import outbox_redrive, outbox_relay
 from notifications.tests import fakes
 from notifications.tests.fakes import SMS_API_KEY, SMS_USERNAME, FakeSmsGateway

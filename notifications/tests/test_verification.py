@@ -8,16 +8,19 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
-from accounts import services
 from accounts.models import ChannelVerification, ContactChannel
-from notifications.models import Event, Message
+from accounts.services import InvalidAddress
+from billing.messages import bill_announce
+from notifications import verification as services
+from notifications.models import Message
+from notifications.verification import VERIFICATION_CODE
 
 pytestmark = pytest.mark.django_db
 
 
 def _last_code(channel: ContactChannel) -> str:
     """The code as the subscriber would read it in the message sent to them."""
-    message = Message.objects.filter(channel=channel, event=Event.VERIFICATION_CODE).latest("created_at")
+    message = Message.objects.filter(channel=channel, event=VERIFICATION_CODE.name).latest("created_at")
     return re.search(r"\b(\d{6})\b", message.body).group(1)
 
 
@@ -92,37 +95,36 @@ def test_a_code_typed_with_arabic_digits_is_accepted(subscriber) -> None:
 
 @pytest.mark.parametrize(("kind", "address"), [("sms", "71 123 456"), ("whatsapp", "hello"), ("email", "not-an-email")])
 def test_addresses_that_cannot_receive_are_refused_clearly(subscriber, kind: str, address: str) -> None:
-    with pytest.raises(services.InvalidAddress):
+    with pytest.raises(InvalidAddress):
         services.channel_add(subscriber=subscriber, kind=kind, address=address)
 
 
 def test_an_unverified_channel_receives_nothing_but_its_code(subscriber) -> None:
     from billing.tests.factories import BillFactory, ServiceAccountFactory
-    from notifications.services import bill_announce
 
     channel = services.channel_add(subscriber=subscriber, kind="sms", address="20555111")
     bill = BillFactory(account=ServiceAccountFactory(subscriber=subscriber))
     assert bill_announce(bill=bill) == 0
-    assert list(Message.objects.filter(channel=channel).values_list("event", flat=True)) == [Event.VERIFICATION_CODE]
+    assert list(Message.objects.filter(channel=channel).values_list("event", flat=True)) == [VERIFICATION_CODE.name]
 
 
 def test_the_pages_answer_the_same_whoever_else_uses_the_address(client: Client, subscriber, other_subscriber) -> None:
     services.channel_add(subscriber=other_subscriber, kind="sms", address="20555111")
     client.force_login(subscriber.user)
-    response = client.post(reverse("accounts:channels"), {"kind": "sms", "address": "20555111", "language": "ar"})
+    response = client.post(reverse("notifications:channels"), {"kind": "sms", "address": "20555111", "language": "ar"})
     channel = ContactChannel.objects.get(subscriber=subscriber)
     assert response.status_code == 302
-    assert response["Location"] == reverse("accounts:channel_verify", args=[channel.pk])
+    assert response["Location"] == reverse("notifications:channel_verify", args=[channel.pk])
     assert channel.language == "ar"
 
 
 def test_a_subscriber_verifies_through_the_page(client: Client, subscriber) -> None:
     client.force_login(subscriber.user)
-    client.post(reverse("accounts:channels"), {"kind": "whatsapp", "address": "+216 98 123 456", "language": "fr"})
+    client.post(reverse("notifications:channels"), {"kind": "whatsapp", "address": "+216 98 123 456", "language": "fr"})
     channel = ContactChannel.objects.get(subscriber=subscriber)
-    wrong = client.post(reverse("accounts:channel_verify", args=[channel.pk]), {"code": "12"})
+    wrong = client.post(reverse("notifications:channel_verify", args=[channel.pk]), {"code": "12"})
     assert wrong.status_code == 200 and wrong.context["form"].errors
-    right = client.post(reverse("accounts:channel_verify", args=[channel.pk]), {"code": _last_code(channel)})
+    right = client.post(reverse("notifications:channel_verify", args=[channel.pk]), {"code": _last_code(channel)})
     assert right.status_code == 302
     channel.refresh_from_db()
     assert channel.is_verified
@@ -132,45 +134,45 @@ def test_bob_cannot_see_verify_edit_or_remove_alices_channel(client: Client, sub
     channel = services.channel_add(subscriber=subscriber, kind="sms", address="20555111")
     client.force_login(other_subscriber.user)
     for name in ("channel_verify", "channel_edit"):
-        assert client.get(reverse(f"accounts:{name}", args=[channel.pk])).status_code == 404
+        assert client.get(reverse(f"notifications:{name}", args=[channel.pk])).status_code == 404
     for name in ("channel_resend", "channel_remove"):
-        assert client.post(reverse(f"accounts:{name}", args=[channel.pk])).status_code == 404
+        assert client.post(reverse(f"notifications:{name}", args=[channel.pk])).status_code == 404
     assert ContactChannel.objects.filter(pk=channel.pk).exists()
-    assert "+21620555111" not in client.get(reverse("accounts:channels")).content.decode()
+    assert "+21620555111" not in client.get(reverse("notifications:channels")).content.decode()
 
 
 def test_channel_posts_need_the_csrf_token(csrf_client: Client, subscriber) -> None:
     channel = services.channel_add(subscriber=subscriber, kind="sms", address="20555111")
     assert (
         csrf_client.post(
-            reverse("accounts:channels"), {"kind": "sms", "address": "20555222", "language": "fr"}
+            reverse("notifications:channels"), {"kind": "sms", "address": "20555222", "language": "fr"}
         ).status_code
         == 403
     )
-    assert csrf_client.post(reverse("accounts:channel_remove", args=[channel.pk])).status_code == 403
-    assert csrf_client.post(reverse("accounts:paperless"), {"paperless": "1"}).status_code == 403
+    assert csrf_client.post(reverse("notifications:channel_remove", args=[channel.pk])).status_code == 403
+    assert csrf_client.post(reverse("notifications:paperless"), {"paperless": "1"}).status_code == 403
 
 
 def test_preferences_are_saved_and_offers_are_off_by_default(client: Client, subscriber) -> None:
     channel = services.channel_add(subscriber=subscriber, kind="email", address="alice@example.com")
     assert channel.wants_bills and channel.wants_reminders and not channel.wants_offers
     client.force_login(subscriber.user)
-    client.post(reverse("accounts:channel_edit", args=[channel.pk]), {"language": "ar", "wants_bills": "on"})
+    client.post(reverse("notifications:channel_edit", args=[channel.pk]), {"language": "ar", "wants_bills": "on"})
     channel.refresh_from_db()
     assert (channel.language, channel.wants_bills, channel.wants_reminders) == ("ar", True, False)
 
 
 def test_paperless_needs_a_verified_channel_and_ends_with_the_last_one(client: Client, subscriber) -> None:
     client.force_login(subscriber.user)
-    client.post(reverse("accounts:paperless"), {"paperless": "1"})
+    client.post(reverse("notifications:paperless"), {"paperless": "1"})
     subscriber.refresh_from_db()
     assert not subscriber.paperless
     channel = services.channel_add(subscriber=subscriber, kind="sms", address="20555111")
     services.channel_verify(channel=channel, code=_last_code(channel))
-    client.post(reverse("accounts:paperless"), {"paperless": "1"})
+    client.post(reverse("notifications:paperless"), {"paperless": "1"})
     subscriber.refresh_from_db()
     assert subscriber.paperless
-    client.post(reverse("accounts:channel_remove", args=[channel.pk]))
+    client.post(reverse("notifications:channel_remove", args=[channel.pk]))
     subscriber.refresh_from_db()
     assert not subscriber.paperless
 

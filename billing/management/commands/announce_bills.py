@@ -4,8 +4,9 @@ import datetime as dt
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from billing.messages import bills_announce
 from billing.models import Bill
-from notifications.services import bills_announce
+from billing.services import bills_with_channels
 
 
 class Command(BaseCommand):
@@ -19,12 +20,6 @@ class Command(BaseCommand):
             month = dt.datetime.strptime(period, "%Y-%m").date()
         except ValueError:
             raise CommandError("--period takes a month as YYYY-MM, e.g. 2026-10.") from None
-        bills = (
-            Bill.objects.filter(period=month)
-            .exclude(status=Bill.Status.CANCELLED)
-            .select_related("account__subscriber")
-            .prefetch_related("account__subscriber__channels")
-            .iterator(chunk_size=500)
-        )
-        created = bills_announce(bills=bills)
+        bills = bills_with_channels(Bill.objects.filter(period=month).exclude(status=Bill.Status.CANCELLED))
+        created = bills_announce(bills=bills.iterator(chunk_size=500))
         self.stdout.write(f"{created} bill messages queued for {period}.")

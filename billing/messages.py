@@ -1,0 +1,119 @@
+"""What a bill says in a message: billing's events, their context, and the
+announcement of one bill or of a whole run.
+
+The outbox (notifications) renders, schedules and sends; it knows nothing of
+bills. Texts are under templates/billing/messages/.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from functools import cache
+from typing import Any
+
+from django.conf import settings
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from core.money import Money
+from notifications.events import EventType
+from notifications.services import message_rows, notify, outbox_write
+
+from .models import Bill, ServiceKind
+
+BILL_ISSUED = EventType(
+    name="bill_issued",
+    label=_("Bill issued"),
+    templates="billing/messages/bill_issued",
+    preference="wants_bills",
+    whatsapp_params=("kind", "period", "account", "amount", "due_date", "link"),
+)
+PAYMENT_RECEIVED = EventType(
+    name="payment_received",
+    label=_("Payment received"),
+    templates="billing/messages/payment_received",
+    preference="wants_bills",
+    whatsapp_params=("amount", "account", "receipt", "remaining"),
+)
+DUE_REMINDER = EventType(
+    name="due_reminder",
+    label=_("Due-date reminder"),
+    templates="billing/messages/due_reminder",
+    preference="wants_reminders",
+    whatsapp_params=("period", "account", "amount", "due_date", "link"),
+)
+# A disconnection warning must reach the subscriber in time, even at night.
+OVERDUE_NOTICE = EventType(
+    name="overdue_notice",
+    label=_("Overdue notice"),
+    templates="billing/messages/overdue_notice",
+    preference="wants_reminders",
+    urgent=True,
+    whatsapp_params=("period", "account", "amount", "disconnection_date", "link"),
+)
+
+
+@cache
+def _short_link_prefix() -> str:
+    # reverse() once: it costs more than rendering the SMS, per bill of a run.
+    return settings.SITE_URL.rstrip("/") + reverse("bill_short_link", args=["0"])[:-1]
+
+
+def bill_context(bill: Bill) -> dict[str, Any]:
+    account = bill.account
+    return {
+        "account": account.number,
+        "kind": ServiceKind(account.kind).label,  # lazy: rendered in the message's language
+        "period": bill.period.strftime("%m/%Y"),
+        "amount": Money(bill.amount_due, bill.currency),
+        "due_date": bill.due_date,
+        "link": _short_link_prefix() + bill.number,
+    }
+
+
+def bill_announce(*, bill: Bill, now: dt.datetime | None = None) -> int:
+    """Announce an issued bill on every channel that wants bills; idempotent."""
+    return notify(
+        event=BILL_ISSUED,
+        subscriber=bill.account.subscriber,
+        reference=bill.account.number,
+        object_key=bill.number,
+        context=bill_context(bill),
+        now=now,
+    )
+
+
+def bills_announce(*, bills: Iterable[Bill], now: dt.datetime | None = None, chunk: int = 1000) -> int:
+    """Announce many bills (the bill run, the command, the admin action) with a
+    few queries per thousand bills; returns messages created. Idempotent.
+
+    Bills should come with `account__subscriber` selected and the subscribers'
+    `channels` prefetched (`bills_with_channels`).
+    """
+    return bills_notify(event=BILL_ISSUED, bills=bills, now=now, chunk=chunk)
+
+
+def bills_notify(
+    *,
+    event: EventType,
+    bills: Iterable[Bill],
+    extra: dict[str, Any] | None = None,
+    now: dt.datetime | None = None,
+    chunk: int = 1000,
+) -> int:
+    """One bill event (issued, reminder, overdue notice) for many bills; idempotent
+    per (event, bill, channel)."""
+    now = now or timezone.now()
+    created, rows = 0, []
+    for bill in bills:
+        subscriber = bill.account.subscriber
+        rows += message_rows(
+            event=event, subscriber=subscriber, object_key=bill.number, context={**bill_context(bill), **(extra or {})},
+            reference=bill.account.number, channels=subscriber.channels.all(), now=now,
+        )  # fmt: skip
+        if len(rows) >= chunk:
+            created += outbox_write(rows)
+            rows = []
+    return created + outbox_write(rows)

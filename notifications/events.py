@@ -1,0 +1,51 @@
+"""Kinds of message, declared by the app that owns the event.
+
+The outbox knows nothing of bills or payments: an app describes each of its
+events once (which channel preference lets it through, whether it may wake a
+subscriber at night, its WhatsApp template's parameters, where its texts are)
+and passes that description to `notify`. Declaring an event also registers it,
+so the back office can show its label for rows written long ago.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.utils.functional import Promise
+
+
+@dataclass(frozen=True)
+class EventType:
+    name: str  # stored on each message; part of its dedupe key
+    label: str | Promise
+    # Texts: `<templates>.<language>.txt`, and `<templates>.subject.<language>.txt` for e-mail.
+    templates: str
+    # The ContactChannel flag (wants_bills, wants_reminders…) that lets it through;
+    # None sends to every verified channel given.
+    preference: str | None = None
+    # Urgent messages ignore quiet hours (codes, disconnection warnings).
+    urgent: bool = False
+    # The approved WhatsApp template `selfcare_<name>` takes these context keys, in order.
+    whatsapp_params: tuple[str, ...] = ()
+    # Only to verified channels (False for the code that verifies one).
+    verified_only: bool = True
+
+    def __post_init__(self) -> None:
+        _registry[self.name] = self
+
+
+_registry: dict[str, EventType] = {}
+
+
+def event_get(name: str) -> EventType | None:
+    return _registry.get(name)
+
+
+def event_label(name: str) -> str:
+    event = _registry.get(name)
+    return str(event.label) if event else name
+
+
+def event_types() -> list[EventType]:
+    """Every event declared so far (apps declare theirs when they load)."""
+    return list(_registry.values())
