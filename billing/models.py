@@ -306,7 +306,14 @@ class Bill(models.Model):
         return self.status in self.OPEN_STATUSES
 
     def is_overdue(self, today: dt.date) -> bool:
-        return self.is_open() and self.amount_due > 0 and self.due_date < today
+        return self.is_overdue_given(
+            status=self.status, amount_due=self.amount_due, due_date=self.due_date, today=today
+        )
+
+    @classmethod
+    def is_overdue_given(cls, *, status: str, amount_due: Decimal, due_date: dt.date, today: dt.date) -> bool:
+        """`overdue_q` for one bill's values, loaded as a model or as a row of a selector."""
+        return status in cls.OPEN_STATUSES and amount_due > 0 and due_date < today
 
     def set_amount_paid(self, amount_paid: Decimal) -> None:
         """Move `amount_paid`, keeping `amount_due` and the status in step with it."""

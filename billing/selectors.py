@@ -7,13 +7,15 @@ import datetime as dt
 from dataclasses import dataclass
 from decimal import Decimal
 
-from django.db.models import Count, DecimalField, Min, OuterRef, Q, QuerySet, Subquery, Sum, Value
-from django.db.models.functions import Coalesce
+from django.db.models import QuerySet
+from django.utils import translation
 
 from accounts.models import Subscriber
 from core.dates import month_add
+from core.sql import as_date, as_decimal, fetch_all, in_list
 
-from .models import PRIMARY_UNIT, Bill, Consumption, Plan, ServiceAccount
+from .models import PRIMARY_UNIT, Bill, Plan, ServiceAccount, ServiceKind, Unit
+from .numbers import format_account_number
 
 
 def accounts_of(*, subscriber: Subscriber) -> QuerySet[ServiceAccount]:
@@ -24,64 +26,233 @@ def bills_of(*, subscriber: Subscriber) -> QuerySet[Bill]:
     return Bill.objects.filter(account__subscriber=subscriber)
 
 
-def _open_bill(today: dt.date | None = None) -> Q:
-    return Bill.overdue_q(today, prefix="bills__") if today else Bill.open_q(prefix="bills__")
+# --- The subscriber pages' hot reads, in plain SQL (core/sql.py says why) ----
+
+_OPEN = f"b.status IN {in_list(Bill.OPEN_STATUSES)} AND b.amount_due > 0"  # Bill.open_q, in SQL
+_CANCELLED = Bill.Status.CANCELLED.value
 
 
-def account_list_for_dashboard(*, subscriber: Subscriber, today: dt.date) -> QuerySet[ServiceAccount]:
-    """Each account with what is due, the next due date, its overdue count and last bill.
+@dataclass(frozen=True)
+class AccountSummary:
+    """One account on the dashboard: what is due, when, and its last bill."""
 
-    One query whatever the history: aggregates over open bills, and the last
-    bill through a correlated subquery on the (account, period) unique index.
-    """
-    last_bill = Bill.objects.filter(account=OuterRef("pk")).exclude(status=Bill.Status.CANCELLED).order_by("-period")
-    return (
-        accounts_of(subscriber=subscriber)
-        .select_related("plan")
-        .annotate(
-            amount_due=Coalesce(
-                Sum("bills__amount_due", filter=_open_bill()),
-                Value(Decimal(0)),
-                output_field=DecimalField(max_digits=14, decimal_places=3),
-            ),
-            next_due_date=Min("bills__due_date", filter=_open_bill()),
-            overdue_count=Count("bills", filter=_open_bill(today)),
-            last_bill_number=Subquery(last_bill.values("number")[:1]),
-            last_bill_period=Subquery(last_bill.values("period")[:1]),
-            last_bill_total=Subquery(last_bill.values("amount_total")[:1]),
-            last_bill_currency=Subquery(last_bill.values("currency")[:1]),
+    number: str
+    kind: str
+    status: str
+    service_address: str
+    plan_names: dict[str, str]
+    amount_due: Decimal
+    next_due_date: dt.date | None
+    overdue_count: int
+    last_bill_number: str | None
+    last_bill_period: dt.date | None
+    last_bill_total: Decimal | None
+    last_bill_currency: str | None
+
+    @property
+    def display_number(self) -> str:
+        return format_account_number(self.number)
+
+    @property
+    def plan_name(self) -> str:
+        language = (translation.get_language() or "fr")[:2]
+        return self.plan_names.get(language) or self.plan_names["fr"]
+
+    def get_kind_display(self) -> str:
+        return ServiceKind(self.kind).label
+
+    def get_status_display(self) -> str:
+        return ServiceAccount.Status(self.status).label
+
+
+# Aggregates over the subscriber's bills (an index range per account), then the
+# last bill joined on the (account, period) unique index.
+_DASHBOARD_SQL = f"""
+SELECT a.number, a.kind, a.status, a.service_address, p.name_ar, p.name_fr, p.name_en,
+       COALESCE(agg.amount_due, 0), agg.next_due_date, COALESCE(agg.overdue_count, 0),
+       lb.number, lb.period, lb.amount_total, lb.currency
+FROM billing_serviceaccount a
+JOIN billing_plan p ON p.id = a.plan_id
+LEFT JOIN (
+    SELECT b.account_id,
+           SUM(CASE WHEN {_OPEN} THEN b.amount_due ELSE 0 END) AS amount_due,
+           MIN(CASE WHEN {_OPEN} THEN b.due_date END) AS next_due_date,
+           SUM(CASE WHEN {_OPEN} AND b.due_date < %s THEN 1 ELSE 0 END) AS overdue_count,
+           MAX(CASE WHEN b.status <> '{_CANCELLED}' THEN b.period END) AS last_period
+    FROM billing_bill b
+    WHERE b.account_id IN (SELECT id FROM billing_serviceaccount WHERE subscriber_id = %s)
+    GROUP BY b.account_id
+) agg ON agg.account_id = a.id
+LEFT JOIN billing_bill lb ON lb.account_id = a.id AND lb.period = agg.last_period
+WHERE a.subscriber_id = %s
+ORDER BY a.kind, a.number
+"""
+
+
+def account_list_for_dashboard(*, subscriber_id: int, today: dt.date) -> list[AccountSummary]:
+    """Each account with what is due, the next due date, its overdue count and
+    last bill: one query, whatever the length of the history."""
+    return [
+        AccountSummary(
+            number=row[0],
+            kind=row[1],
+            status=row[2],
+            service_address=row[3],
+            plan_names={"ar": row[4], "fr": row[5], "en": row[6]},
+            amount_due=as_decimal(row[7]),
+            next_due_date=as_date(row[8]),
+            overdue_count=int(row[9]),
+            last_bill_number=row[10],
+            last_bill_period=as_date(row[11]),
+            last_bill_total=as_decimal(row[12]),
+            last_bill_currency=row[13],
         )
-        .order_by("kind", "number")
-    )
+        for row in fetch_all(_DASHBOARD_SQL, [today, subscriber_id, subscriber_id])
+    ]
 
 
-def bill_list(
+@dataclass(frozen=True)
+class BillRow:
+    """One line of the bills list."""
+
+    number: str
+    period: dt.date
+    due_date: dt.date
+    amount_total: Decimal
+    amount_due: Decimal
+    currency: str
+    status: str
+    account_number: str
+
+    @property
+    def display_account_number(self) -> str:
+        return format_account_number(self.account_number)
+
+    def get_status_display(self) -> str:
+        return Bill.Status(self.status).label
+
+    def is_overdue(self, today: dt.date) -> bool:
+        return Bill.is_overdue_given(
+            status=self.status, amount_due=self.amount_due, due_date=self.due_date, today=today
+        )
+
+
+@dataclass(frozen=True)
+class BillPage:
+    """A page of the bills list, with what the pager shows."""
+
+    rows: list[BillRow]
+    number: int
+    num_pages: int
+
+    def __iter__(self):
+        return iter(self.rows)
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __getitem__(self, index: int) -> BillRow:
+        return self.rows[index]
+
+    def has_previous(self) -> bool:
+        return self.number > 1
+
+    def has_next(self) -> bool:
+        return self.number < self.num_pages
+
+    def has_other_pages(self) -> bool:
+        return self.num_pages > 1
+
+    def previous_page_number(self) -> int:
+        return self.number - 1
+
+    def next_page_number(self) -> int:
+        return self.number + 1
+
+
+_ACCOUNT_NUMBERS_SQL = """
+SELECT a.number, MIN(b.period), MAX(b.period)
+FROM billing_serviceaccount a LEFT JOIN billing_bill b ON b.account_id = a.id
+WHERE a.subscriber_id = %s
+GROUP BY a.number
+ORDER BY a.number
+"""
+
+
+def bill_filter_choices(*, subscriber_id: int) -> tuple[list[str], list[int]]:
+    """The subscriber's account numbers and the years their bills span, newest
+    first, for the bills page's filters (one query)."""
+    rows = fetch_all(_ACCOUNT_NUMBERS_SQL, [subscriber_id])
+    periods = [as_date(p) for row in rows for p in row[1:] if p is not None]
+    years = list(range(max(periods).year, min(periods).year - 1, -1)) if periods else []
+    return [row[0] for row in rows], years
+
+
+def bill_page(
     *,
-    subscriber: Subscriber,
+    subscriber_id: int,
+    today: dt.date,
     account_number: str | None = None,
     status: str | None = None,
     year: int | None = None,
-    today: dt.date | None = None,
-) -> QuerySet[Bill]:
-    """The subscriber's bills, newest first, filtered as the bills page asks.
+    page: str | int | None = None,
+    per_page: int = 12,
+) -> BillPage:
+    """A page of the subscriber's bills, newest first, filtered as the bills page asks.
 
     "overdue" means overdue today (open and past due), not only the bills the
-    hourly sweep has already flagged.
+    hourly sweep has already flagged. A page number that is not one gives the
+    first page, one past the end the last (as Django's Paginator.get_page).
     """
-    qs = bills_of(subscriber=subscriber).select_related("account")
+    where, params = ["a.subscriber_id = %s"], [subscriber_id]
     if account_number:
-        qs = qs.filter(account__number=account_number)
-    if status == Bill.Status.OVERDUE and today:
-        qs = qs.filter(Bill.overdue_q(today))
+        where.append("a.number = %s")
+        params.append(account_number)
+    if status == Bill.Status.OVERDUE:
+        where.append(f"{_OPEN} AND b.due_date < %s")
+        params.append(today)
     elif status:
-        qs = qs.filter(status=status)
+        where.append("b.status = %s")
+        params.append(status)
     if year:
-        qs = qs.filter(period__year=year)
-    return qs.order_by("-period", "account__number")
+        where.append("b.period >= %s AND b.period < %s")
+        params += [dt.date(year, 1, 1), dt.date(year + 1, 1, 1)]
+    body = f"FROM billing_bill b JOIN billing_serviceaccount a ON a.id = b.account_id WHERE {' AND '.join(where)}"
+    try:
+        number = max(int(page or 1), 1)
+    except (TypeError, ValueError):
+        number = 1
+    rows = _bill_rows(body, params, number, per_page)
+    if not rows and number > 1:  # past the end: the last page, as a pager would
+        (count,) = fetch_all(f"SELECT COUNT(*) {body}", params)[0]
+        number = max(-(-count // per_page), 1)
+        rows = _bill_rows(body, params, number, per_page)
+    total = rows[0][-1] if rows else 0
+    return BillPage(
+        rows=[
+            BillRow(
+                number=r[0],
+                period=as_date(r[1]),
+                due_date=as_date(r[2]),
+                amount_total=as_decimal(r[3]),
+                amount_due=as_decimal(r[4]),
+                currency=r[5],
+                status=r[6],
+                account_number=r[7],
+            )
+            for r in rows
+        ],
+        number=number,
+        num_pages=max(-(-total // per_page), 1),
+    )
 
 
-def bill_years(*, subscriber: Subscriber) -> list[int]:
-    return [d.year for d in bills_of(subscriber=subscriber).dates("period", "year", order="DESC")]
+def _bill_rows(body: str, params: list, number: int, per_page: int) -> list[tuple]:
+    sql = (
+        "SELECT b.number, b.period, b.due_date, b.amount_total, b.amount_due, b.currency, b.status, a.number, "
+        f"COUNT(*) OVER () {body} ORDER BY b.period DESC, a.number LIMIT %s OFFSET %s"
+    )
+    return fetch_all(sql, [*params, per_page, (number - 1) * per_page])
 
 
 def bill_get(*, subscriber: Subscriber, number: str) -> Bill:
@@ -104,26 +275,58 @@ class ConsumptionPoint:
         return ((self.quantity - self.year_before) * 100 / self.year_before).quantize(Decimal("0.1"))
 
 
-def consumption_history(*, account: ServiceAccount, periods: int = 24) -> list[ConsumptionPoint]:
-    """The last `periods` months of the account's main unit, oldest first,
-    each with the same month a year before. One query of periods + 12 rows."""
-    unit = PRIMARY_UNIT[account.kind]
-    recent = list(
-        Consumption.objects.filter(account=account, unit=unit)
-        .order_by("-period")
-        .values("period", "quantity", "meter_index")[: periods + 12]
+@dataclass(frozen=True)
+class ConsumptionHistory:
+    account_number: str
+    kind: str
+    points: list[ConsumptionPoint]  # oldest first
+
+    @property
+    def display_number(self) -> str:
+        return format_account_number(self.account_number)
+
+    @property
+    def unit_label(self) -> str:
+        return Unit(PRIMARY_UNIT[self.kind]).label
+
+    def get_kind_display(self) -> str:
+        return ServiceKind(self.kind).label
+
+
+# The account (scoped to its subscriber) and its main unit's months in one query.
+_PRIMARY_UNIT_SQL = "CASE a.kind " + " ".join(f"WHEN '{k}' THEN '{u}'" for k, u in PRIMARY_UNIT.items()) + " END"
+_CONSUMPTION_SQL = f"""
+SELECT a.kind, c.period, c.quantity, c.meter_index
+FROM billing_serviceaccount a
+LEFT JOIN billing_consumption c ON c.account_id = a.id AND c.unit = {_PRIMARY_UNIT_SQL}
+WHERE a.subscriber_id = %s AND a.number = %s
+ORDER BY c.period DESC
+LIMIT %s
+"""
+
+
+def consumption_history(*, subscriber_id: int, account_number: str, periods: int = 24) -> ConsumptionHistory | None:
+    """The last `periods` months of the account's main unit, oldest first, each
+    with the same month a year before; None when the account is not the
+    subscriber's. One query of at most periods + 12 rows."""
+    rows = fetch_all(_CONSUMPTION_SQL, [subscriber_id, account_number, periods + 12])
+    if not rows:
+        return None
+    recent = [(as_date(r[1]), as_decimal(r[2]), as_decimal(r[3])) for r in rows if r[1] is not None]
+    by_period = {period: quantity for period, quantity, _ in recent}
+    return ConsumptionHistory(
+        account_number=account_number,
+        kind=rows[0][0],
+        points=[
+            ConsumptionPoint(
+                period=period,
+                quantity=quantity,
+                meter_index=meter_index,
+                year_before=by_period.get(month_add(period, -12)),
+            )
+            for period, quantity, meter_index in reversed(recent[:periods])
+        ],
     )
-    by_period = {row["period"]: row for row in recent}
-    shown = sorted(recent[:periods], key=lambda row: row["period"])
-    return [
-        ConsumptionPoint(
-            period=row["period"],
-            quantity=row["quantity"],
-            meter_index=row["meter_index"],
-            year_before=(by_period.get(month_add(row["period"], -12)) or {}).get("quantity"),
-        )
-        for row in shown
-    ]
 
 
 def plan_for_account(*, account: ServiceAccount, offered: list[Plan]) -> Plan:

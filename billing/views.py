@@ -3,10 +3,11 @@ subscriber asking for somebody else's account or bill gets a 404."""
 
 from __future__ import annotations
 
+from urllib.parse import urlencode
+
 from babel.dates import format_date
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -37,7 +38,7 @@ def _account(request: HttpRequest, number: str) -> ServiceAccount:
 @login_required
 def dashboard(request: HttpRequest) -> HttpResponse:
     subscriber = subscriber_or_404(request)
-    accounts = list(selectors.account_list_for_dashboard(subscriber=subscriber, today=timezone.localdate()))
+    accounts = selectors.account_list_for_dashboard(subscriber_id=subscriber.pk, today=timezone.localdate())
     context = {"subscriber": subscriber, "accounts": accounts, "overdue_total": sum(a.overdue_count for a in accounts)}
     return render(request, "billing/dashboard.html", context)
 
@@ -46,24 +47,23 @@ def dashboard(request: HttpRequest) -> HttpResponse:
 def bill_list(request: HttpRequest) -> HttpResponse:
     subscriber = subscriber_or_404(request)
     today = timezone.localdate()
-    accounts = list(selectors.accounts_of(subscriber=subscriber).order_by("number").values_list("number", flat=True))
+    accounts, years = selectors.bill_filter_choices(subscriber_id=subscriber.pk)
     form = BillFilterForm(
-        request.GET or None,
-        accounts=[(number, format_account_number(number)) for number in accounts],
-        years=selectors.bill_years(subscriber=subscriber),
+        request.GET or None, accounts=[(number, format_account_number(number)) for number in accounts], years=years
     )
     filters = form.cleaned_data if form.is_valid() else {}
-    bills = selectors.bill_list(
-        subscriber=subscriber,
+    page = selectors.bill_page(
+        subscriber_id=subscriber.pk,
+        today=today,
         account_number=filters.get("account") or None,
         status=filters.get("status") or None,
         year=filters.get("year"),
-        today=today,
+        page=request.GET.get("page"),
+        per_page=BILLS_PER_PAGE,
     )
-    page = Paginator(bills, BILLS_PER_PAGE).get_page(request.GET.get("page"))
-    query = request.GET.copy()
-    query.pop("page", None)
-    context = {"form": form, "page": page, "query": query.urlencode(), "today": today}
+    # The pager links carry the filters as validated, never the raw query string.
+    query = urlencode({k: v for k, v in filters.items() if v not in (None, "")})
+    context = {"form": form, "page": page, "query": query, "today": today}
     return render(request, "billing/bill_list.html", context)
 
 
@@ -94,16 +94,19 @@ def bill_detail(request: HttpRequest, number: str) -> HttpResponse:
 
 @login_required
 def consumption(request: HttpRequest, number: str) -> HttpResponse:
-    account = _account(request, number)
-    points = selectors.consumption_history(account=account, periods=24)
+    subscriber = subscriber_or_404(request)
+    history = selectors.consumption_history(subscriber_id=subscriber.pk, account_number=number, periods=24)
+    if history is None:
+        raise Http404("No such account")
+    points = history.points
     chart = bar_chart(
         points,
         rtl=get_language_bidi(),
         # CLDR's short months ("juil. 25"), clearer than Django's ("Jui 25").
         month_labels=[format_date(p.period, "MMM yy", locale=babel_locale()) for p in points],
     )
-    marks = chart_marks(chart, unit=account.unit_label, month=month, number=format_quantity)
-    context = {"account": account, "points": list(reversed(points)), "chart": chart, "chart_marks": marks}
+    marks = chart_marks(chart, unit=history.unit_label, month=month, number=format_quantity)
+    context = {"account": history, "points": list(reversed(points)), "chart": chart, "chart_marks": marks}
     return render(request, "billing/consumption.html", context)
 
 

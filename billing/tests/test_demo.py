@@ -26,7 +26,7 @@ def test_the_demo_subscriber_has_several_accounts_and_exactly_one_overdue_bill()
     demo_seed(subscribers=10, months=36)
     user = User.objects.get(email=DEMO_SUBSCRIBER_EMAIL)
     assert user.phone == "+21620000001"
-    rows = list(account_list_for_dashboard(subscriber=user.subscriber, today=timezone.localdate()))
+    rows = list(account_list_for_dashboard(subscriber_id=user.subscriber.pk, today=timezone.localdate()))
     assert len(rows) >= 3
     assert sum(row.overdue_count for row in rows) == 1
     assert Bill.objects.filter(account__subscriber=user.subscriber).count() == 36 * len(rows)
