@@ -9,6 +9,7 @@ from django.http import HttpRequest
 
 from .models import User
 from .phones import InvalidPhoneNumber, phone_to_e164
+from .selectors import user_with_subscriber
 
 
 def normalize_identifier(identifier: str) -> str:
@@ -50,5 +51,5 @@ class EmailOrPhoneBackend(ModelBackend):
 
     def get_user(self, user_id: int) -> User | None:  # type: ignore[override]
         # Every portal page needs the subscriber too: one query instead of two.
-        user = User.objects.select_related("subscriber").filter(pk=user_id).first()
+        user = user_with_subscriber(user_id=user_id)
         return user if user and self.user_can_authenticate(user) else None

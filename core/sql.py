@@ -13,9 +13,13 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 from decimal import Decimal
-from typing import Any
+from functools import cache
+from typing import Any, TypeVar
 
 from django.db import connection
+from django.db.models import Field, Model
+
+M = TypeVar("M", bound=Model)
 
 
 def fetch_all(sql: str, params: Sequence[Any]) -> list[tuple]:
@@ -43,3 +47,29 @@ def in_list(values: Sequence[str]) -> str:
     if not all(v.replace("_", "").isalnum() for v in values):
         raise ValueError(f"not a plain constant: {values!r}")
     return "(" + ", ".join(f"'{v}'" for v in values) + ")"
+
+
+def columns(model: type[Model], alias: str) -> str:
+    """`alias.col1, alias.col2, …` for every concrete field, in `instances_from_row`'s order."""
+    return ", ".join(f"{alias}.{connection.ops.quote_name(f.column)}" for f in model._meta.concrete_fields)
+
+
+def instance_from_row(model: type[M], values: Sequence[Any]) -> M:
+    """A model instance from the values `columns(model, …)` selected, with the
+    same conversions the ORM applies (SQLite's text dates and booleans)."""
+    converted = []
+    for value, (_field, col, converters) in zip(values, _converters(model, connection.vendor), strict=True):
+        for converter in converters:
+            value = converter(value, col, connection)
+        converted.append(value)
+    return model.from_db(connection.alias, [f.attname for f, _, _ in _converters(model, connection.vendor)], converted)
+
+
+@cache
+def _converters(model: type[Model], vendor: str) -> list[tuple[Field, Any, list]]:
+    table = model._meta.db_table
+    out = []
+    for field in model._meta.concrete_fields:
+        col = field.get_col(table)
+        out.append((field, col, [*connection.ops.get_db_converters(col), *field.get_db_converters(connection)]))
+    return out

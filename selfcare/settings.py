@@ -99,6 +99,17 @@ ROOT_URLCONF = "selfcare.urls"
 WSGI_APPLICATION = "selfcare.wsgi.application"
 
 TEMPLATES = [
+    # The subscriber pages (selfcare/jinja2.py says why Jinja2).
+    {
+        "BACKEND": "selfcare.jinja2.Jinja2",
+        "DIRS": [BASE_DIR / "jinja2"],
+        "APP_DIRS": False,
+        "OPTIONS": {
+            "environment": "selfcare.jinja2.environment",
+            "context_processors": ["django.contrib.messages.context_processors.messages"],
+        },
+    },
+    # The admin, e-mails and message texts.
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",
         "DIRS": [BASE_DIR / "templates"],
@@ -145,7 +156,7 @@ REDIS_URL = env("REDIS_URL")
 if REDIS_URL:
     CACHES = {
         "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "BACKEND": "core.cache.RedisCache",
             "LOCATION": REDIS_URL,
         }
     }

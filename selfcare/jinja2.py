@@ -1,0 +1,95 @@
+"""The Jinja2 environment of the subscriber pages (templates under jinja2/).
+
+Jinja2 compiles a template to Python, where Django's engine walks a node tree
+per render; on the pages every subscriber loads (a 24-row consumption table, a
+page of bills) that was most of the rendering time. The helpers below are what
+the templates call; the two that cost most per call, `url()` and the language
+list, are cached, since they depend only on the code and the page's language.
+The admin and the message texts stay with Django's engine (templates/).
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Any
+
+from django.conf import settings
+from django.http import HttpRequest
+from django.template.backends.jinja2 import Jinja2 as DjangoJinja2
+from django.template.backends.jinja2 import Template as DjangoJinja2Template
+from django.template.backends.utils import csrf_input_lazy, csrf_token_lazy
+from django.test.signals import template_rendered
+from django.templatetags.static import static
+from django.urls import get_script_prefix, reverse
+from django.utils import timezone, translation
+from django.utils.translation import get_language_info
+from jinja2 import Environment
+
+from billing.templatetags.billing import overdue_on
+from core.templatetags.selfcare import longdate, meter, money, month, quantity, unit_price
+
+
+@lru_cache(maxsize=8192)
+def _reverse(prefix: str, language: str, name: str, args: tuple[Any, ...]) -> str:
+    return reverse(name, args=args)
+
+
+def url(name: str, *args: Any) -> str:
+    """`{{ url('billing:consumption', account.number) }}`; the i18n prefix and the
+    script prefix are part of the cache key, so each language gets its own."""
+    return _reverse(get_script_prefix(), translation.get_language() or "", name, args)
+
+
+@lru_cache(maxsize=1)
+def languages() -> list[tuple[str, str]]:
+    """The language switcher's entries, each named in its own language."""
+    return [(code, get_language_info(code)["name_local"]) for code, _ in settings.LANGUAGES]
+
+
+def hhmm(value: Any) -> str:
+    return timezone.localtime(value).strftime("%H:%M") if value else ""
+
+
+def environment(**options: Any) -> Environment:
+    env = Environment(extensions=["jinja2.ext.i18n"], **options)
+    env.install_gettext_callables(  # type: ignore[attr-defined]
+        translation.gettext, translation.ngettext, newstyle=True, pgettext=translation.pgettext
+    )
+    env.globals.update(
+        url=url,
+        static=static,
+        languages=languages,
+        get_language=translation.get_language,
+        get_language_bidi=translation.get_language_bidi,
+    )
+    env.filters.update(
+        money=money, unit_price=unit_price, quantity=quantity, month=month, longdate=longdate, meter=meter,
+        hhmm=hhmm, overdue_on=overdue_on,
+    )  # fmt: skip
+    return env
+
+
+class Jinja2(DjangoJinja2):
+    """Django's Jinja2 backend, whose templates also send `template_rendered` as
+    Django's own do under test: the test client then shows `response.context`.
+    With no receiver connected (outside tests) the signal costs one check."""
+
+    def get_template(self, template_name: str) -> Template:
+        return Template(super().get_template(template_name).template, self)
+
+
+class Template(DjangoJinja2Template):
+    @property
+    def name(self) -> str:
+        return self.template.name
+
+    def render(self, context: dict[str, Any] | None = None, request: HttpRequest | None = None) -> str:
+        context = dict(context or {})
+        if request is not None:
+            context["request"] = request
+            context["csrf_input"] = csrf_input_lazy(request)
+            context["csrf_token"] = csrf_token_lazy(request)
+            for context_processor in self.backend.template_context_processors:
+                context.update(context_processor(request))
+        template_rendered.send(sender=self, template=self, context=context)
+        return self.template.render(context)
