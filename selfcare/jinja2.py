@@ -1,11 +1,11 @@
-"""The Jinja2 environment of the subscriber pages (templates under jinja2/).
+"""The Jinja2 environment of the subscriber pages (templates/jinja2/).
 
 Jinja2 compiles a template to Python, where Django's engine walks a node tree
 per render; on the pages every subscriber loads (a 24-row consumption table, a
 page of bills) that was most of the rendering time. The helpers below are what
 the templates call; the two that cost most per call, `url()` and the language
 list, are cached, since they depend only on the code and the page's language.
-The admin and the message texts stay with Django's engine (templates/).
+The admin and the message texts stay with Django's engine (the rest of templates/).
 """
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ from django.http import HttpRequest
 from django.template.backends.jinja2 import Jinja2 as DjangoJinja2
 from django.template.backends.jinja2 import Template as DjangoJinja2Template
 from django.template.backends.utils import csrf_input_lazy, csrf_token_lazy
-from django.test.signals import template_rendered
 from django.templatetags.static import static
+from django.test.signals import template_rendered
 from django.urls import get_script_prefix, reverse
 from django.utils import timezone, translation
 from django.utils.translation import get_language_info
@@ -51,7 +51,9 @@ def hhmm(value: Any) -> str:
 
 
 def environment(**options: Any) -> Environment:
-    env = Environment(extensions=["jinja2.ext.i18n"], **options)
+    # Always escaped: pages show names and addresses that subscribers typed.
+    options.pop("autoescape", None)
+    env = Environment(autoescape=True, extensions=["jinja2.ext.i18n"], **options)
     env.install_gettext_callables(  # type: ignore[attr-defined]
         translation.gettext, translation.ngettext, newstyle=True, pgettext=translation.pgettext
     )

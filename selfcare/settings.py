@@ -102,7 +102,7 @@ TEMPLATES = [
     # The subscriber pages (selfcare/jinja2.py says why Jinja2).
     {
         "BACKEND": "selfcare.jinja2.Jinja2",
-        "DIRS": [BASE_DIR / "jinja2"],
+        "DIRS": [BASE_DIR / "templates" / "jinja2"],
         "APP_DIRS": False,
         "OPTIONS": {
             "environment": "selfcare.jinja2.environment",

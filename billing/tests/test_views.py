@@ -179,3 +179,11 @@ def test_language_switch_is_remembered_and_refuses_a_forged_post(csrf_client: Cl
 def test_logout_needs_a_post_with_a_csrf_token(csrf_client: Client) -> None:
     assert csrf_client.post("/fr/logout/").status_code == 403
     assert csrf_client.get("/fr/dashboard/").status_code == 200  # still logged in
+
+
+def test_what_a_subscriber_typed_is_shown_escaped(subscriber_client: Client, subscriber: Subscriber) -> None:
+    Subscriber.objects.filter(pk=subscriber.pk).update(full_name='<img src=x onerror="alert(1)">')
+    ServiceAccountFactory(subscriber=subscriber, service_address="<script>alert(2)</script>")
+    body = subscriber_client.get(reverse("billing:dashboard")).content.decode()
+    assert "<img src=x" not in body and "<script>alert" not in body
+    assert "&lt;img src=x onerror=&#34;alert(1)&#34;&gt;" in body and "&lt;script&gt;alert(2)" in body
