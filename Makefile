@@ -51,8 +51,19 @@ format: $(VENV)/.installed-dev
 	$(VENV)/bin/ruff format .
 
 # Needs gettext; the compiled catalogues are committed so `make run` does not.
+# Django's makemessages reads Python and the Django templates, pybabel the Jinja2
+# pages; both sets of strings are merged into one catalogue per language.
 messages: $(VENV)/.installed-dev
-	$(TEST_ENV) $(PY) manage.py makemessages -l ar -l fr --no-obsolete --ignore=.venv --ignore=benchmarks --ignore=staticfiles
+	@mkdir -p var
+	$(VENV)/bin/pybabel -q extract -F babel.cfg -k _ -k gettext -k ngettext:1,2 -k pgettext:1c,2 -o var/jinja2.pot .
+	$(TEST_ENV) $(PY) manage.py makemessages -l ar -l fr --keep-pot --ignore=.venv --ignore=benchmarks --ignore=staticfiles --ignore=var --ignore=templates/jinja2
+	msgcat --use-first locale/django.pot var/jinja2.pot -o var/all.pot
+	for lang in ar fr; do \
+	  po=locale/$$lang/LC_MESSAGES/django.po; \
+	  msgmerge --quiet --update --backup=none --no-fuzzy-matching $$po var/all.pot && \
+	  msgattrib --no-obsolete -o $$po $$po; \
+	done
+	rm -f locale/django.pot var/jinja2.pot var/all.pot
 	$(TEST_ENV) $(PY) manage.py compilemessages --ignore=.venv
 
 bench-portal: $(VENV)/.installed-dev

@@ -44,3 +44,29 @@ def _key(block: str) -> str | None:
         return None
     msgid = fields["msgid"].encode().decode("unicode_escape").encode("latin-1").decode("utf-8")
     return f"{fields['msgctxt']}\x04{msgid}" if "msgctxt" in fields else msgid
+
+
+def _jinja2_msgids() -> set[str]:
+    """Every string the Jinja2 pages translate, as `make messages` extracts them."""
+    from babel.messages.extract import extract_from_file
+    from jinja2.ext import babel_extract
+
+    found = set()
+    for path in (LOCALE.parent / "templates" / "jinja2").rglob("*.html"):
+        for _lineno, message, _comments, _context in extract_from_file(
+            babel_extract, str(path), keywords={"_": None, "gettext": None, "ngettext": (1, 2)},
+            options={"extensions": "jinja2.ext.i18n"},
+        ):  # fmt: skip
+            found.add(message[0] if isinstance(message, tuple) else message)
+    return found
+
+
+@pytest.mark.parametrize("language", ["ar", "fr"])
+def test_every_string_of_the_jinja2_pages_is_in_the_catalogue(language: str) -> None:
+    with open(LOCALE / language / "LC_MESSAGES" / "django.mo", "rb") as mo:
+        catalog = gettext.GNUTranslations(mo)._catalog  # type: ignore[attr-defined]
+    compiled = {key[0] if isinstance(key, tuple) else key for key in catalog}
+    msgids = _jinja2_msgids()
+    assert len(msgids) > 100
+    missing = msgids - compiled
+    assert not missing, f"{language}: not in the catalogue: {sorted(missing)[:10]}"
