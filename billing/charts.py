@@ -7,9 +7,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
+from html import escape
 
-from django.utils.html import format_html
+from babel import Locale
 from django.utils.safestring import SafeString, mark_safe
+
+from core.money import format_meter, format_quantity
+from core.templatetags.selfcare import format_date_cached
 
 from .selectors import ConsumptionPoint
 
@@ -90,30 +94,65 @@ def chart_marks(
     chart: Chart, *, unit: str, month: Callable[[date], str], number: Callable[[Decimal], str]
 ) -> SafeString:
     """The chart's grid, bars and labels as SVG, built here rather than in the
-    template: 24 bars of template filters cost more than the page's queries."""
+    template: 24 bars of template filters cost more than the page's queries.
+
+    Coordinates are floats this module computed; every text (months, numbers,
+    the unit) is escaped.
+    """
+    unit = escape(str(unit))
     parts = []
     for y, value in chart.gridlines:
         parts.append(
-            format_html(
-                '<line x1="0" x2="{}" y1="{}" y2="{}" class="grid"/>'
-                '<text x="{}" y="{}" text-anchor="{}" dy="4" class="axis" direction="ltr">{}</text>',
-                chart.width, y, y, chart.axis_x, y, chart.axis_anchor, number(value),
-            )
-        )  # fmt: skip
+            f'<line x1="0" x2="{chart.width}" y1="{y}" y2="{y}" class="grid"/>'
+            f'<text x="{chart.axis_x}" y="{y}" text-anchor="{chart.axis_anchor}" dy="4" class="axis" direction="ltr">'
+            f"{escape(number(value))}</text>"
+        )
     for bar in chart.bars:
+        title = f"{escape(month(bar.point.period))}: {escape(number(bar.point.quantity))} {unit}"
         parts.append(
-            format_html(
-                '<rect x="{}" y="{}" width="{}" height="{}" class="bar"><title>{}: {} {}</title></rect>',
-                bar.x, bar.y, bar.width, bar.height, month(bar.point.period), number(bar.point.quantity), unit,
-            )
-        )  # fmt: skip
+            f'<rect x="{bar.x}" y="{bar.y}" width="{bar.width}" height="{bar.height}" class="bar"><title>{title}</title></rect>'
+        )
         if bar.label:
             parts.append(
-                format_html(
-                    '<text x="{}" y="{}" text-anchor="middle" class="axis">{}</text>',
-                    bar.center,
-                    chart.height - 6,
-                    bar.label,
-                )
+                f'<text x="{bar.center}" y="{chart.height - 6}" text-anchor="middle" class="axis">{escape(bar.label)}</text>'
             )
-    return mark_safe("".join(parts))  # noqa: S308 - every part above went through format_html
+    return mark_safe("".join(parts))  # noqa: S308 - every text above is escaped, the rest are our numbers
+
+
+@dataclass(frozen=True)
+class TableRow:
+    """One month of the consumption table, formatted."""
+
+    month: str
+    quantity: str
+    meter: str
+    year_before: str
+    change: str
+
+
+def consumption_page(points: list[ConsumptionPoint], *, unit: str, rtl: bool, locale: Locale) -> dict[str, object]:
+    """The chart, its SVG marks and the table (newest first) of the consumption
+    page, every number and month formatted for `locale`, looked up once: a page
+    of 24 months formats about 150 of them."""
+
+    def month(day: date) -> str:
+        return format_date_cached(day, "LLLL y", locale)
+
+    def number(value: Decimal) -> str:
+        return format_quantity(value, locale=locale)
+
+    # CLDR's short months under the bars ("juil. 25"), clearer than Django's ("Jui 25").
+    chart = bar_chart(points, rtl=rtl, month_labels=[format_date_cached(p.period, "MMM yy", locale) for p in points])
+    rows = []
+    for point in reversed(points):
+        change = point.change_percent
+        rows.append(
+            TableRow(
+                month=month(point.period),
+                quantity=f"{number(point.quantity)} {unit}",
+                meter=format_meter(point.meter_index, locale=locale) or "—",
+                year_before=f"{number(point.year_before)} {unit}" if point.year_before is not None else "—",
+                change="—" if change is None else f"{'+' if change > 0 else ''}{number(change)} %",
+            )
+        )
+    return {"chart": chart, "chart_marks": chart_marks(chart, unit=unit, month=month, number=number), "rows": rows}

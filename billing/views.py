@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from urllib.parse import urlencode
 
-from babel.dates import format_date
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
@@ -18,11 +17,10 @@ from django.views.decorators.http import require_POST
 
 from accounts.models import Subscriber
 from accounts.selectors import subscriber_or_404
-from core.money import babel_locale, format_quantity
-from core.templatetags.selfcare import month
+from core.money import babel_locale
 
 from . import selectors, services
-from .charts import bar_chart, chart_marks
+from .charts import consumption_page
 from .forms import BillFilterForm
 from .models import Bill, ServiceAccount
 from .numbers import format_account_number
@@ -98,15 +96,10 @@ def consumption(request: HttpRequest, number: str) -> HttpResponse:
     history = selectors.consumption_history(subscriber_id=subscriber.pk, account_number=number, periods=24)
     if history is None:
         raise Http404("No such account")
-    points = history.points
-    chart = bar_chart(
-        points,
-        rtl=get_language_bidi(),
-        # CLDR's short months ("juil. 25"), clearer than Django's ("Jui 25").
-        month_labels=[format_date(p.period, "MMM yy", locale=babel_locale()) for p in points],
+    page = consumption_page(
+        history.points, unit=str(history.unit_label), rtl=get_language_bidi(), locale=babel_locale()
     )
-    marks = chart_marks(chart, unit=history.unit_label, month=month, number=format_quantity)
-    context = {"account": history, "points": list(reversed(points)), "chart": chart, "chart_marks": marks}
+    context = {"account": history, "points": list(reversed(history.points)), **page}  # newest first, as the table
     return render(request, "billing/consumption.html", context)
 
 

@@ -2,14 +2,15 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
+from functools import lru_cache
 
+from babel import Locale
 from babel.dates import format_date
-from babel.numbers import format_decimal
 from django import template
 from django.conf import settings
 from django.utils import timezone
 
-from core.money import babel_locale, format_money, format_quantity, format_unit_price
+from core.money import babel_locale, format_meter, format_money, format_quantity, format_unit_price
 
 register = template.Library()
 
@@ -36,10 +37,17 @@ def quantity(value: Decimal | None) -> str:
 # country (Tunisia says أوت where the Levant says آب) consistently on every page.
 
 
+@lru_cache(maxsize=8192)
+def format_date_cached(value: dt.date, pattern: str, locale: Locale) -> str:
+    # A page shows the same months and days many times (a chart, a table), and
+    # there are only so many of them: formatting each once per locale is enough.
+    return format_date(value, pattern, locale=locale)
+
+
 @register.filter
 def month(value: dt.date | None) -> str:
     """`novembre 2026`, `نوفمبر 2026`."""
-    return format_date(value, "LLLL y", locale=babel_locale()) if value else ""
+    return format_date_cached(value, "LLLL y", babel_locale()) if value else ""
 
 
 @register.filter
@@ -47,10 +55,10 @@ def longdate(value: dt.date | None) -> str:
     """`25 novembre 2026`; a timestamp is first put in operator time."""
     if isinstance(value, dt.datetime):
         value = timezone.localtime(value).date()
-    return format_date(value, "d MMMM y", locale=babel_locale()) if value else ""
+    return format_date_cached(value, "d MMMM y", babel_locale()) if value else ""
 
 
 @register.filter
 def meter(value: Decimal | None) -> str:
     """A meter index as printed on the meter: no thousands separator."""
-    return format_decimal(value.normalize(), format="0.###", locale=babel_locale()) if value is not None else ""
+    return format_meter(value)

@@ -84,3 +84,38 @@ def test_it_formats_amounts_per_locale(language: str, currency: str, amount: str
 def test_it_shows_iso_digits_even_where_cldr_disagrees() -> None:
     # CLDR gives the Iraqi dinar 0 digits; ISO 4217 says 3.
     assert "12.500" in format_money(Decimal("12.5"), "IQD", "en")
+
+
+@given(
+    amount=st.decimals(min_value=Decimal("-1e12"), max_value=Decimal("1e12"), places=3, allow_nan=False),
+    currency=st.sampled_from(["TND", "MAD", "XOF", "AED", "MRU"]),
+    language=st.sampled_from(["ar", "fr", "en"]),
+)
+def test_the_fast_formatter_writes_what_babel_writes(amount: Decimal, currency: str, language: str) -> None:
+    # The pages format dozens of numbers each: core.money applies CLDR patterns
+    # itself, with the locale's symbols looked up once, and must match babel.
+    from babel.numbers import parse_pattern
+
+    from core.money import _money_pattern, babel_locale, format_quantity
+
+    locale = babel_locale(language)
+    exponent = ISO_4217_EXPONENTS[currency]
+    expected = _money_pattern(locale, exponent, exponent).apply(
+        quantize(amount, currency), locale, currency=currency, currency_digits=False
+    )
+    assert format_money(amount, currency, language) == expected
+    quantity = abs(amount)
+    assert format_quantity(quantity, language) == parse_pattern("#,##0.###").apply(quantity.normalize(), locale)
+
+
+@given(
+    value=st.decimals(min_value=Decimal("0"), max_value=Decimal("1e9"), places=3, allow_nan=False),
+    language=st.sampled_from(["ar", "fr", "en"]),
+)
+def test_a_meter_index_is_written_as_babel_writes_it(value: Decimal, language: str) -> None:
+    from babel.numbers import format_decimal
+
+    from core.money import babel_locale, format_meter
+
+    locale = babel_locale(language)
+    assert format_meter(value, locale=locale) == format_decimal(value.normalize(), format="0.###", locale=locale)
