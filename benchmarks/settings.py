@@ -16,8 +16,8 @@ app is measured as it is (see portal.py --help):
   app's templates (variant templates);
 - BENCH_DB_OPTIONS: JSON merged into DATABASES["default"]["OPTIONS"], e.g.
   {"server_side_binding": true, "prepare_threshold": 5} for prepared statements;
-- BENCH_DUMMY_CACHES: comma-separated cache aliases replaced by DummyCache, e.g.
-  "fragments" to measure the pages without their cached parts (every request a miss).
+- BENCH_DUMMY_CACHES: comma-separated cache aliases replaced by DummyCache (every
+  read a miss); an alias the app does not define is skipped.
 
 portal.py also sets BENCH_CACHE_PREFIX, a KEY_PREFIX of its own for every cache,
 so that nothing cached by an earlier run (or by anything else on that Redis
@@ -63,4 +63,5 @@ if os.environ.get("BENCH_DB_OPTIONS"):
 if os.environ.get("BENCH_CACHE_PREFIX"):
     CACHES = {alias: {**conf, "KEY_PREFIX": os.environ["BENCH_CACHE_PREFIX"]} for alias, conf in CACHES.items()}
 for _alias in filter(None, (a.strip() for a in os.environ.get("BENCH_DUMMY_CACHES", "").split(","))):
-    CACHES = {**CACHES, _alias: {"BACKEND": "django.core.cache.backends.dummy.DummyCache"}}
+    if _alias in CACHES:
+        CACHES = {**CACHES, _alias: {"BACKEND": "django.core.cache.backends.dummy.DummyCache"}}
