@@ -287,6 +287,13 @@ class Bill(models.Model):
         indexes = [
             # The overdue sweep and the agencies' overdue lists.
             models.Index(fields=["status", "due_date"], name="bill_status_due_idx"),
+            # What an account owes: its open bills only, a handful among years of history
+            # (the statuses of Bill.OPEN_STATUSES; test_constraints holds them equal).
+            models.Index(
+                fields=["account", "due_date"],
+                condition=Q(status__in=["issued", "partially_paid", "overdue"], amount_due__gt=0),
+                name="bill_open_idx",
+            ),
         ]
 
     def __str__(self) -> str:

@@ -65,8 +65,9 @@ class AccountSummary:
         return ServiceAccount.Status(self.status).label
 
 
-# Aggregates over the subscriber's bills (an index range per account), then the
-# last bill joined on the (account, period) unique index.
+# What is due comes from the open bills only (a partial index, bill_open_idx), and
+# the last bill from the (account, period) unique index read backwards: the cost
+# does not grow with the length of the history.
 _DASHBOARD_SQL = f"""
 SELECT a.number, a.kind, a.status, a.service_address, p.name_ar, p.name_fr, p.name_en,
        COALESCE(agg.amount_due, 0), agg.next_due_date, COALESCE(agg.overdue_count, 0),
@@ -74,16 +75,17 @@ SELECT a.number, a.kind, a.status, a.service_address, p.name_ar, p.name_fr, p.na
 FROM billing_serviceaccount a
 JOIN billing_plan p ON p.id = a.plan_id
 LEFT JOIN (
-    SELECT b.account_id,
-           SUM(CASE WHEN {_OPEN} THEN b.amount_due ELSE 0 END) AS amount_due,
-           MIN(CASE WHEN {_OPEN} THEN b.due_date END) AS next_due_date,
-           SUM(CASE WHEN {_OPEN} AND b.due_date < %s THEN 1 ELSE 0 END) AS overdue_count,
-           MAX(CASE WHEN b.status <> '{_CANCELLED}' THEN b.period END) AS last_period
+    SELECT b.account_id, SUM(b.amount_due) AS amount_due, MIN(b.due_date) AS next_due_date,
+           SUM(CASE WHEN b.due_date < %s THEN 1 ELSE 0 END) AS overdue_count
     FROM billing_bill b
-    WHERE b.account_id IN (SELECT id FROM billing_serviceaccount WHERE subscriber_id = %s)
+    WHERE b.account_id IN (SELECT id FROM billing_serviceaccount WHERE subscriber_id = %s) AND {_OPEN}
     GROUP BY b.account_id
 ) agg ON agg.account_id = a.id
-LEFT JOIN billing_bill lb ON lb.account_id = a.id AND lb.period = agg.last_period
+LEFT JOIN billing_bill lb ON lb.id = (
+    SELECT l.id FROM billing_bill l
+    WHERE l.account_id = a.id AND l.status <> '{_CANCELLED}'
+    ORDER BY l.period DESC LIMIT 1
+)
 WHERE a.subscriber_id = %s
 ORDER BY a.kind, a.number
 """
@@ -170,11 +172,13 @@ class BillPage:
         return self.number + 1
 
 
+# Each bound read from the ends of the (account, period) unique index.
 _ACCOUNT_NUMBERS_SQL = """
-SELECT a.number, MIN(b.period), MAX(b.period)
-FROM billing_serviceaccount a LEFT JOIN billing_bill b ON b.account_id = a.id
+SELECT a.number,
+       (SELECT MIN(b.period) FROM billing_bill b WHERE b.account_id = a.id),
+       (SELECT MAX(b.period) FROM billing_bill b WHERE b.account_id = a.id)
+FROM billing_serviceaccount a
 WHERE a.subscriber_id = %s
-GROUP BY a.number
 ORDER BY a.number
 """
 

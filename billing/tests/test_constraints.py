@@ -72,3 +72,11 @@ def test_an_account_with_bills_cannot_be_deleted() -> None:
 
     with pytest.raises(ProtectedError):
         ServiceAccount.objects.filter(pk=bill.account_id).delete()
+
+
+def test_the_open_bills_index_covers_exactly_the_open_statuses() -> None:
+    from billing.models import Bill
+
+    index = next(i for i in Bill._meta.indexes if i.name == "bill_open_idx")
+    statuses = dict(index.condition.children)["status__in"]
+    assert sorted(statuses) == sorted(Bill.OPEN_STATUSES)
