@@ -24,6 +24,7 @@ from django.urls import get_script_prefix, reverse
 from django.utils import timezone, translation
 from django.utils.translation import get_language_info
 from jinja2 import Environment
+from markupsafe import Markup
 
 from billing.templatetags.billing import overdue_on
 from core.templatetags.selfcare import longdate, meter, money, month, quantity, unit_price
@@ -44,6 +45,36 @@ def url(name: str, *args: Any) -> str:
 def languages() -> list[tuple[str, str]]:
     """The language switcher's entries, each named in its own language."""
     return [(code, get_language_info(code)["name_local"]) for code, _ in settings.LANGUAGES]
+
+
+@lru_cache(maxsize=4096)
+def _gettext(language: str, message: str) -> str:
+    # Called while `language` is active; strings come from the templates, a bounded set.
+    return translation.gettext(message)
+
+
+@lru_cache(maxsize=4096)
+def _ngettext(language: str, singular: str, plural: str, number: int) -> str:
+    return translation.ngettext(singular, plural, number)
+
+
+def _page_gettext() -> dict[str, Any]:
+    """`_`, `gettext` and `ngettext` for one render, bound to the page's language.
+
+    They behave as Jinja's "new style" gettext (the translation is trusted markup,
+    the variables are escaped and put in with %), but look the language up once per
+    page instead of once per string: a page translates some thirty strings.
+    """
+    language = translation.get_language() or settings.LANGUAGE_CODE
+
+    def gettext(message: str, **variables: Any) -> Markup:
+        return Markup(_gettext(language, message)) % variables  # noqa: S704 - our catalogue; variables escaped
+
+    def ngettext(singular: str, plural: str, number: int, **variables: Any) -> Markup:
+        variables.setdefault("num", number)
+        return Markup(_ngettext(language, singular, plural, number)) % variables  # noqa: S704 - as above
+
+    return {"_": gettext, "gettext": gettext, "ngettext": ngettext}
 
 
 def hhmm(value: Any) -> str:
@@ -93,5 +124,6 @@ class Template(DjangoJinja2Template):
             context["csrf_token"] = csrf_token_lazy(request)
             for context_processor in self.backend.template_context_processors:
                 context.update(context_processor(request))
+        context.update(_page_gettext())
         template_rendered.send(sender=self, template=self, context=context)
         return self.template.render(context)
