@@ -172,11 +172,14 @@ def _money_format(locale: Locale, currency: str) -> _FastFormat:
     return _FastFormat(_money_pattern(locale, exponent, exponent), locale, currency)
 
 
-def format_money(amount: Decimal | None, currency: str, language: str | None = None) -> str:
-    """`1 234,567 DT` in French, `‏1.234,567 د.ت.‏` in Arabic, per CLDR."""
+def format_money(
+    amount: Decimal | None, currency: str, language: str | None = None, *, locale: Locale | None = None
+) -> str:
+    """`1 234,567 DT` in French, `‏1.234,567 د.ت.‏` in Arabic, per CLDR. A caller
+    formatting many amounts passes the `locale` it looked up once."""
     if amount is None:
         return ""
-    return _money_format(babel_locale(language), currency)(quantize(amount, currency))
+    return _money_format(locale or babel_locale(language), currency)(quantize(amount, currency))
 
 
 def format_unit_price(price: Decimal | None, currency: str, language: str | None = None) -> str:
