@@ -12,8 +12,8 @@ from html import escape
 from babel import Locale
 from django.utils.safestring import SafeString, mark_safe
 
+from core.dates import format_cldr_date
 from core.money import format_meter, format_quantity
-from core.templatetags.selfcare import format_date_cached
 
 from .selectors import ConsumptionPoint
 
@@ -136,13 +136,13 @@ def consumption_page(points: list[ConsumptionPoint], *, unit: str, rtl: bool, lo
     of 24 months formats about 150 of them."""
 
     def month(day: date) -> str:
-        return format_date_cached(day, "LLLL y", locale)
+        return format_cldr_date(day, "LLLL y", locale)
 
     def number(value: Decimal) -> str:
         return format_quantity(value, locale=locale)
 
     # CLDR's short months under the bars ("juil. 25"), clearer than Django's ("Jui 25").
-    chart = bar_chart(points, rtl=rtl, month_labels=[format_date_cached(p.period, "MMM yy", locale) for p in points])
+    chart = bar_chart(points, rtl=rtl, month_labels=[format_cldr_date(p.period, "MMM yy", locale) for p in points])
     rows = []
     for point in reversed(points):
         change = point.change_percent

@@ -182,11 +182,13 @@ def format_money(
     return _money_format(locale or babel_locale(language), currency)(quantize(amount, currency))
 
 
-def format_unit_price(price: Decimal | None, currency: str, language: str | None = None) -> str:
+def format_unit_price(
+    price: Decimal | None, currency: str, language: str | None = None, *, locale: Locale | None = None
+) -> str:
     """A tariff (0,062 DT per kWh): at least the currency's digits, up to six, never rounded away."""
     if price is None:
         return ""
-    locale = babel_locale(language)
+    locale = locale or babel_locale(language)
     pattern = _money_pattern(locale, currency_exponent(currency), 6)
     return pattern.apply(price, locale, currency=currency, currency_digits=False, decimal_quantization=False)
 

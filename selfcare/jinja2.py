@@ -29,9 +29,8 @@ from jinja2 import Environment, pass_context
 from jinja2.runtime import Context
 from markupsafe import Markup
 
-from billing.templatetags.billing import overdue_on
-from core.money import babel_locale, format_meter, format_money, format_quantity
-from core.templatetags.selfcare import format_date_cached, unit_price
+from core.dates import format_cldr_date
+from core.money import babel_locale, format_meter, format_money, format_quantity, format_unit_price
 
 
 @lru_cache(maxsize=8192)
@@ -92,6 +91,12 @@ def money(context: Context, amount: Decimal | None, currency: str | None = None)
 
 
 @pass_context
+def unit_price(context: Context, price: Decimal | None, currency: str | None = None) -> str:
+    """A tariff (0,062 DT per kWh), keeping its extra digits."""
+    return format_unit_price(price, currency or settings.SELFCARE_CURRENCY, locale=context["page_locale"])
+
+
+@pass_context
 def quantity(context: Context, value: Decimal | None) -> str:
     return format_quantity(value, locale=context["page_locale"])
 
@@ -103,14 +108,24 @@ def meter(context: Context, value: Decimal | None) -> str:
 
 @pass_context
 def month(context: Context, value: dt.date | None) -> str:
-    return format_date_cached(value, "LLLL y", context["page_locale"]) if value else ""
+    return format_cldr_date(value, "LLLL y", context["page_locale"]) if value else ""
 
 
 @pass_context
 def longdate(context: Context, value: dt.date | None) -> str:
     if isinstance(value, dt.datetime):
         value = timezone.localtime(value).date()
-    return format_date_cached(value, "d MMMM y", context["page_locale"]) if value else ""
+    return format_cldr_date(value, "d MMMM y", context["page_locale"]) if value else ""
+
+
+def status_badge(bill: Any, today: dt.date) -> Markup:
+    """A bill's status as a badge; one overdue today says so, whether or not the
+    hourly sweep has flagged it yet (the model's rule, `is_overdue`)."""
+    if bill.is_overdue(today):
+        status, label = "overdue", translation.gettext("Overdue")
+    else:
+        status, label = bill.status, bill.get_status_display()
+    return Markup('<span class="badge status-{}">{}</span>').format(status, label)
 
 
 def hhmm(value: Any) -> str:
@@ -133,7 +148,7 @@ def environment(**options: Any) -> Environment:
     )
     env.filters.update(
         money=money, unit_price=unit_price, quantity=quantity, month=month, longdate=longdate, meter=meter,
-        hhmm=hhmm, overdue_on=overdue_on,
+        hhmm=hhmm, status_badge=status_badge,
     )  # fmt: skip
     return env
 
