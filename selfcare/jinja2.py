@@ -27,7 +27,7 @@ from django.utils import timezone, translation
 from django.utils.translation import get_language_info
 from jinja2 import Environment, pass_context
 from jinja2.runtime import Context
-from markupsafe import Markup
+from markupsafe import Markup, escape
 
 from core.dates import format_cldr_date
 from core.money import babel_locale, format_meter, format_money, format_quantity, format_unit_price
@@ -125,7 +125,8 @@ def status_badge(bill: Any, today: dt.date) -> Markup:
         status, label = "overdue", translation.gettext("Overdue")
     else:
         status, label = bill.status, bill.get_status_display()
-    return Markup('<span class="badge status-{}">{}</span>').format(status, label)
+    # f-string and escape(): Markup.format goes through string.Formatter, a tenth of the bills page.
+    return Markup(f'<span class="badge status-{escape(status)}">{escape(label)}</span>')  # noqa: S704 - escaped
 
 
 def hhmm(value: Any) -> str:
