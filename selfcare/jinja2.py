@@ -62,8 +62,8 @@ def _ngettext(language: str, singular: str, plural: str, number: int) -> str:
 
 
 def _page_context() -> dict[str, Any]:
-    """`_`, `gettext` and `ngettext` for one render, bound to the page's language,
-    and the page's CLDR locale for the number and date filters.
+    """`_`, `gettext`, `ngettext` and `url` for one render, bound to the page's
+    language, and the page's CLDR locale for the number and date filters.
 
     They behave as Jinja's "new style" gettext (the translation is trusted markup,
     the variables are escaped and put in with %), but look the language up once per
@@ -78,7 +78,15 @@ def _page_context() -> dict[str, Any]:
         variables.setdefault("num", number)
         return Markup(_ngettext(language, singular, plural, number)) % variables  # noqa: S704 - as above
 
-    return {"_": gettext, "gettext": gettext, "ngettext": ngettext, "page_locale": babel_locale(language)}
+    prefix = get_script_prefix()
+
+    def page_url(name: str, *args: Any) -> str:
+        return _reverse(prefix, language, name, args)
+
+    return {
+        "_": gettext, "gettext": gettext, "ngettext": ngettext, "url": page_url,
+        "page_locale": babel_locale(language),
+    }  # fmt: skip
 
 
 # Number and date filters, with the page's CLDR locale looked up once per render

@@ -170,7 +170,7 @@ if REDIS_URL:
     }
     # Sessions read from Redis, written through to the database: a page view
     # costs no session query, and a Redis restart logs nobody out.
-    SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
+    SESSION_ENGINE = "core.sessions"
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 

@@ -84,3 +84,20 @@ def test_password_reset_does_not_reveal_unknown_addresses(client: Client, subscr
 def test_login_posts_need_the_csrf_token(subscriber: Subscriber, password: str) -> None:
     client = Client(enforce_csrf_checks=True)
     assert client.post("/fr/login/", {"username": "alice@example.com", "password": password}).status_code == 403
+
+
+def test_a_session_the_cache_lost_is_read_back_from_the_database(client, subscriber) -> None:
+    import datetime as dt
+
+    from django.contrib.sessions.models import Session
+    from django.core.cache import cache
+    from django.utils import timezone
+
+    client.force_login(subscriber.user)
+    cache.clear()  # Redis restarted: the session survives in PostgreSQL
+    assert client.get("/fr/dashboard/").status_code == 200
+    # An expired row is not a session: back to the login page.
+    Session.objects.update(expire_date=timezone.now() - dt.timedelta(seconds=1))
+    cache.clear()
+    response = client.get("/fr/dashboard/")
+    assert response.status_code == 302 and "/login/" in response["Location"]
