@@ -11,6 +11,7 @@ The admin and the message texts stay with Django's engine (the rest of templates
 from __future__ import annotations
 
 import datetime as dt
+import re
 from decimal import Decimal
 from functools import lru_cache
 from typing import Any
@@ -32,15 +33,33 @@ from markupsafe import Markup, escape
 from core.dates import format_cldr_date
 from core.money import babel_locale, format_meter, format_money, format_quantity, format_unit_price
 
+# Stands for an argument when a URL is reversed once per (language, name): digits,
+# so that int, slug and str path converters all accept it.
+_ARG = "8391027465"
+_PLAIN_ARG = re.compile(r"[A-Za-z0-9_.-]+")
 
-@lru_cache(maxsize=8192)
+
+@lru_cache(maxsize=1024)
+def _url_pattern(prefix: str, language: str, name: str, arity: int) -> tuple[str, ...]:
+    """The URL of `name` split around its arguments; `prefix` and `language` are
+    part of the key because reverse() reads them (script prefix, i18n prefix)."""
+    return tuple(reverse(name, args=[_ARG] * arity).split(_ARG))
+
+
 def _reverse(prefix: str, language: str, name: str, args: tuple[Any, ...]) -> str:
-    return reverse(name, args=args)
+    values = [str(arg) for arg in args]
+    if not all(_PLAIN_ARG.fullmatch(v) for v in values):
+        return reverse(name, args=args)  # anything needing quoting: Django's own reverse
+    parts = _url_pattern(prefix, language, name, len(values))
+    if len(parts) != len(values) + 1:
+        return reverse(name, args=args)
+    return "".join(part + value for part, value in zip(parts, [*values, ""], strict=True))
 
 
 def url(name: str, *args: Any) -> str:
-    """`{{ url('billing:consumption', account.number) }}`; the i18n prefix and the
-    script prefix are part of the cache key, so each language gets its own."""
+    """`{{ url('billing:consumption', account.number) }}`, as reverse() would write it;
+    each (language, name) is reversed once, then the arguments are put in place:
+    a bills page links a dozen bills, each with its own number."""
     return _reverse(get_script_prefix(), translation.get_language() or "", name, args)
 
 
