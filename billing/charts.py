@@ -7,6 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
+from functools import cache
 from html import escape
 
 from babel import Locale
@@ -135,9 +136,13 @@ def consumption_page(points: list[ConsumptionPoint], *, unit: str, rtl: bool, lo
     page, every number and month formatted for `locale`, looked up once: a page
     of 24 months formats about 150 of them."""
 
+    # Each month and quantity shows two or three times (a bar's title, its row,
+    # the row a year later): formatted once per page.
+    @cache
     def month(day: date) -> str:
         return format_cldr_date(day, "LLLL y", locale)
 
+    @cache
     def number(value: Decimal) -> str:
         return format_quantity(value, locale=locale)
 
