@@ -13,9 +13,9 @@ app is measured as it is (see portal.py --help):
 - BENCH_ROOT_URLCONF: a URLconf module to serve instead of benchmarks.urls
   (variant views: it must still define /bare/<pk>/);
 - BENCH_TEMPLATE_DIRS: os.pathsep-separated directories searched before the
-  app's templates (variant templates);
+  pages' own (variant Jinja2 templates of the subscriber pages);
 - BENCH_DB_OPTIONS: JSON merged into DATABASES["default"]["OPTIONS"], e.g.
-  {"server_side_binding": true, "prepare_threshold": 5} for prepared statements;
+  {"prepare_threshold": null} to measure without prepared statements;
 - BENCH_DUMMY_CACHES: comma-separated cache aliases replaced by DummyCache (every
   read a miss); an alias the app does not define is skipped.
 
