@@ -70,14 +70,15 @@ def languages() -> list[tuple[str, str]]:
 
 
 @lru_cache(maxsize=4096)
-def _gettext(language: str, message: str) -> str:
+def _gettext(language: str, message: str) -> Markup:
     # Called while `language` is active; strings come from the templates, a bounded set.
-    return translation.gettext(message)
+    # Our catalogue is trusted markup, as in Jinja's own new-style gettext.
+    return Markup(translation.gettext(message))  # noqa: S704
 
 
 @lru_cache(maxsize=4096)
-def _ngettext(language: str, singular: str, plural: str, number: int) -> str:
-    return translation.ngettext(singular, plural, number)
+def _ngettext(language: str, singular: str, plural: str, number: int) -> Markup:
+    return Markup(translation.ngettext(singular, plural, number))  # noqa: S704 - as above
 
 
 def _page_context() -> dict[str, Any]:
@@ -91,11 +92,13 @@ def _page_context() -> dict[str, Any]:
     language = translation.get_language() or settings.LANGUAGE_CODE
 
     def gettext(message: str, **variables: Any) -> Markup:
-        return Markup(_gettext(language, message)) % variables  # noqa: S704 - our catalogue; variables escaped
+        text = _gettext(language, message)
+        # Variables are escaped by Markup's %; a text without any needs no formatting.
+        return text % variables if variables or "%" in text else text
 
     def ngettext(singular: str, plural: str, number: int, **variables: Any) -> Markup:
         variables.setdefault("num", number)
-        return Markup(_ngettext(language, singular, plural, number)) % variables  # noqa: S704 - as above
+        return _ngettext(language, singular, plural, number) % variables
 
     prefix = get_script_prefix()
 
