@@ -223,7 +223,8 @@ def bill_page(
         params += [dt.date(year, 1, 1), dt.date(year + 1, 1, 1)]
     body = f"FROM billing_bill b JOIN billing_serviceaccount a ON a.id = b.account_id WHERE {' AND '.join(where)}"
     try:
-        number = max(int(page or 1), 1)
+        # Bounded: a page number from the address bar must not overflow OFFSET.
+        number = min(max(int(page or 1), 1), 1_000_000)
     except (TypeError, ValueError):
         number = 1
     rows = _bill_rows(body, params, number, per_page)

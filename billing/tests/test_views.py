@@ -114,6 +114,10 @@ def test_bill_list_filters_by_account_status_and_year(subscriber_client: Client,
         subscriber_client.get(reverse("billing:bill_list"), {"year": "abc", "status": "x", "page": "-3"}).status_code
         == 200
     )
+    # A page far past the end (or past what a database integer holds) is the last page.
+    for page in ("99", "99999999999999999999999", "1e5", "٣"):
+        response = subscriber_client.get(reverse("billing:bill_list"), {"page": page})
+        assert response.status_code == 200, page
 
 
 def test_bill_list_paginates_twelve_bills_a_page(subscriber_client: Client, subscriber: Subscriber) -> None:
