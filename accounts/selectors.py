@@ -34,3 +34,15 @@ def user_with_subscriber(*, user_id: int) -> User | None:
     if rows[0][split] is not None:  # staff have no subscriber profile
         user.subscriber = instance_from_row(Subscriber, rows[0][split:])
     return user
+
+
+def staff_agency_ids(user: User) -> frozenset[int] | None:
+    """The agencies whose customers a member of staff may see and touch, or None
+    for every agency (the operator's superusers and auditors).
+
+    The one answer every back-office page, admin class and search asks, so that
+    scoping cannot differ from one screen to another.
+    """
+    if user.is_superuser:
+        return None
+    return frozenset([user.agency_id]) if user.agency_id else frozenset()
