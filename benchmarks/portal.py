@@ -53,10 +53,16 @@ What it does, each run:
      lockstep, every subscriber seen over and over (1000 subscribers at a few
      hundred requests/s: each one every few seconds), so a cache hits only as
      often as such traffic lets it.
+   Then the latency at the bar's load, for the bare view and each page alike:
+   requests at random (Poisson) instants at 25 % of what the bare view served
+   flat out, each timed from the instant it was due (open loop, see
+   open_loop_run() for why wrk's p99 is not a page's latency), cold (cache
+   emptied, one pass over the subscribers) then warm (--duration seconds).
 5. Prints a table for each, then as its last line one JSON object with, per
-   page and for warm and cold, requests/s, p50/p99, CPU per request, queries,
-   the ratio to the bare view of the same temperature, and "pass" against the
-   bar: each page >= 25% of the bare view's requests/s and p99 < 50 ms, with no
+   page and for warm and cold, requests/s, p50/p99 flat out, CPU per request,
+   queries, the ratio to the bare view of the same temperature, the figures at
+   the bar's load ("at_bar_load"), and "pass" against the bar: each page >= 25%
+   of the bare view's requests/s flat out, and p99 < 50 ms at that load, with no
    error, no non-2xx response and (cold) every subscriber sent and every measured
    response a 200, warm and cold alike. Exit status 0 on pass, 1 on fail, 2 if it could not run.
 
@@ -78,9 +84,11 @@ DummyCache (aliases the app does not define are skipped, with a warning).
 from __future__ import annotations
 
 import argparse
+import asyncio
 import http.client
 import json
 import os
+import random
 import re
 import secrets
 import shutil
@@ -797,6 +805,84 @@ def entries_write(path: Path, page: dict, subscribers: list[dict]) -> Path:
     return path
 
 
+# --- latency at a fixed offered load -------------------------------------------
+# wrk keeps -c connections busy back to back: it finds the most a server can do,
+# and at that point every request waits behind the others (at -c16 on 3 workers,
+# 13 requests queue all the time), so its p99 is the length of a queue, not the
+# time a page takes: on this machine even the bare one-row view has a p99 of
+# 35-45 ms there. Subscribers do not wait for each other's pages before asking
+# for theirs: they arrive independently. So the latency is measured the way that
+# traffic comes: requests sent at random (Poisson) instants at a fixed rate,
+# whatever the answers take (open loop), each on its own connection (as the
+# sync workers close it after each answer), and timed from the instant it was
+# due, so a late client counts against the server, never for it. The rate is the
+# bar's own: MIN_RATIO of what the bare view serves flat out in the same run,
+# offered to the bare view and to every page alike.
+
+
+async def _one_request(port: int, request: bytes, due: float, results: list) -> None:
+    status = 0
+    try:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(request)
+        await writer.drain()
+        head = await reader.readline()
+        await reader.read()  # to the end: the worker closes the connection after the answer
+        writer.close()
+        status = int(head.split()[1]) if head.startswith(b"HTTP/") else 0
+    except (OSError, ValueError, IndexError):
+        status = 0
+    results.append((time.monotonic() - due, status))
+
+
+async def _open_loop(port: int, requests: list[bytes], rate: float, count: int, seed: int) -> list:
+    rng = random.Random(seed)
+    results: list = []
+    tasks = []
+    due = time.monotonic() + 0.05
+    for index in range(count):
+        due += rng.expovariate(rate)
+        wait = due - time.monotonic()
+        if wait > 0:
+            await asyncio.sleep(wait)
+        tasks.append(asyncio.create_task(_one_request(port, requests[index % len(requests)], due, results)))
+    await asyncio.wait_for(asyncio.gather(*tasks), timeout=60)
+    return results
+
+
+def open_loop_run(port: int, page: dict, subscribers: list[dict], *, rate: float, count: int, seed: int) -> dict:
+    """`count` requests at Poisson instants of mean `rate`/s, subscriber after
+    subscriber (round robin from a seeded start); latency from each one's due instant."""
+    start = seed % len(subscribers)
+    ordered = subscribers[start:] + subscribers[:start]
+    requests = [
+        (
+            f"GET {page_path(page, s)} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nCookie: {s['cookie']}\r\n"
+            "Accept-Language: fr\r\nConnection: close\r\n\r\n"
+        ).encode()
+        for s in ordered
+    ]
+    started = time.monotonic()
+    results = asyncio.run(_open_loop(port, requests, rate, count, seed))
+    seconds = time.monotonic() - started
+    latencies = sorted(latency * 1000 for latency, _ in results)
+    not_200 = sum(1 for _, status in results if status != 200)
+
+    def percentile(fraction: float) -> float:
+        return round(latencies[min(len(latencies) - 1, max(0, round(fraction * len(latencies)) - 1))], 2)
+
+    return {
+        "offered_rps": round(rate, 1),
+        "achieved_rps": round(len(results) / seconds, 1),
+        "requests": len(results),
+        "p50_ms": percentile(0.50),
+        "p99_ms": percentile(0.99),
+        "max_ms": round(latencies[-1], 2),
+        "not_200": not_200,
+        "clean": not_200 == 0 and len(results) == count,
+    }
+
+
 # --- main -------------------------------------------------------------------
 
 
@@ -817,12 +903,13 @@ def table_print(title: str, pages: dict, figures: dict, temperature: str) -> Non
     print(title)
     header = (
         f"{'page':<{width}} {'path':<38} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'ratio':>6} "
-        f"{'app CPU':>8} {'db CPU':>7} {'queries':>7} {'errors':>6}  result"
+        f"{'app CPU':>8} {'db CPU':>7} {'queries':>7} {'errors':>6} | {'at load':>8} {'p50 ms':>7} {'p99 ms':>7}  result"
     )
     print(header)
     print("-" * len(header))
     for name, page in pages.items():
         entry = figures[name][temperature]
+        at_load = entry["at_bar_load"]
         ratio = f"{entry['ratio_to_bare']:.2f}" if "ratio_to_bare" in entry else "1.00"
         if name == "bare":
             verdict = "baseline" if entry["clean"] else "FAIL"
@@ -833,7 +920,8 @@ def table_print(title: str, pages: dict, figures: dict, temperature: str) -> Non
         print(
             f"{name:<{width}} {page['path']:<38} {entry['rps']:>9.1f} {entry['p50_ms']:>8.2f} {entry['p99_ms']:>8.2f} "
             f"{ratio:>6} {cpu_cell(entry, 'app_cpu_ms'):>8} {cpu_cell(entry, 'db_cpu_ms'):>7} "
-            f"{entry['queries']:>7} {entry['errors'] + max(entry['non_2xx'], entry['not_200']):>6}  {verdict}"
+            f"{entry['queries']:>7} {entry['errors'] + max(entry['non_2xx'], entry['not_200']):>6} | "
+            f"{at_load['achieved_rps']:>8.1f} {at_load['p50_ms']:>7.2f} {at_load['p99_ms']:>7.2f}  {verdict}"
         )
 
 
@@ -1027,6 +1115,21 @@ def main(argv: list[str] | None = None) -> int:
             check(name)  # still each subscriber's logged-in page after the load
             figures[name] = {"path": page["path"], "warm": warm, "cold": cold}
 
+        # Latency at the bar's load (see open_loop_run): the same offered rate for
+        # the bare view and every page, cold (cache emptied, each subscriber once)
+        # and warm (as many requests as --duration seconds at that rate).
+        rate = MIN_RATIO * figures["bare"]["warm"]["rps"]
+        for name, page in pages.items():
+            log(f"load: {name} {page['path']}: {rate:.0f} requests/s at random instants, cold then warm")
+            caches_clear()
+            figures[name]["cold"]["at_bar_load"] = open_loop_run(
+                port, page, subscribers, rate=rate, count=count, seed=1
+            )
+            figures[name]["warm"]["at_bar_load"] = open_loop_run(
+                port, page, subscribers, rate=rate, count=max(count, round(rate * args.duration)), seed=2
+            )
+            check(name)
+
         overall = True
         for temperature in ("warm", "cold"):
             bare = figures["bare"][temperature]
@@ -1039,7 +1142,13 @@ def main(argv: list[str] | None = None) -> int:
                 if page.get("extra"):
                     figures[name]["extra"] = True
                     continue
-                entry["pass"] = entry["clean"] and entry["ratio_to_bare"] >= MIN_RATIO and entry["p99_ms"] < MAX_P99_MS
+                at_load = entry["at_bar_load"]
+                entry["pass"] = (
+                    entry["clean"]
+                    and at_load["clean"]
+                    and entry["ratio_to_bare"] >= MIN_RATIO
+                    and at_load["p99_ms"] < MAX_P99_MS
+                )
                 overall = overall and entry["pass"]
         for name, page in pages.items():
             if name != "bare" and not page.get("extra"):
@@ -1070,10 +1179,15 @@ def main(argv: list[str] | None = None) -> int:
             "cold",
         )
         print(
-            f"\nbar: each page >= {MIN_RATIO:.0%} of bare req/s and p99 < {MAX_P99_MS:g} ms, warm and cold "
+            f"\nbar: each page >= {MIN_RATIO:.0%} of bare req/s flat out, and p99 < {MAX_P99_MS:g} ms at that load "
+            f"({rate:.0f} requests/s at random instants), warm and cold "
             f"-> {'PASS' if overall else 'FAIL'}"
         )
         print("CPU columns: milliseconds of CPU per request, gunicorn processes (app) and PostgreSQL backends (db)")
+        print(
+            f"left of |: flat out (wrk -c{args.connections}, requests back to back: the most the server does; its "
+            "p99 is the queue's length); right of |: the bar's load, requests at random instants (open_loop_run)"
+        )
         if load_before > BUSY_LOAD:
             print(f"note: load average was {load_before:.1f} before the run (not a quiet machine)")
 
@@ -1089,7 +1203,13 @@ def main(argv: list[str] | None = None) -> int:
                 "loadavg_before": round(load_before, 2),
                 "session_engine": settings.SESSION_ENGINE,
                 "caches": caches_described(),
-                "bar": {"min_ratio_to_bare": MIN_RATIO, "max_p99_ms": MAX_P99_MS, "applies_to": ["warm", "cold"]},
+                "bar": {
+                    "min_ratio_to_bare": MIN_RATIO,
+                    "max_p99_ms": MAX_P99_MS,
+                    "p99_at": "at_bar_load",
+                    "bar_load_rps": round(rate, 1),
+                    "applies_to": ["warm", "cold"],
+                },
                 "pass": overall,
             }
         )
