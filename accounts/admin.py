@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from axes import admin as axes_admin
+from axes.models import AccessAttempt, AccessFailureLog, AccessLog
 from django.contrib import admin
 from django.contrib.auth.admin import GroupAdmin as DjangoGroupAdmin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
@@ -76,6 +78,7 @@ class AgencyAdmin(AgencyScopedAdmin):
 @admin.register(Subscriber)
 class SubscriberAdmin(PhoneAwareSearchMixin, AgencyScopedAdmin):
     agency_path = "agency"
+    ordering = ["-pk"]  # the changelist's own default, declared so autocomplete pages are stable
     phone_lookup = "user__phone"
     list_display = ["full_name", "user", "phone", "agency", "preferred_language", "paperless", "created_at"]
     list_filter = ["agency", "preferred_language", "paperless"]
@@ -101,3 +104,33 @@ class SubscriberAdmin(PhoneAwareSearchMixin, AgencyScopedAdmin):
     def login(self, obj: Subscriber) -> str:
         url = reverse("admin:billing_changerequest_relink", args=[obj.pk])
         return format_html('{} · <a href="{}">{}</a>', obj.user, url, _("Request a login re-link"))
+
+
+# --- django-axes' login records, held to the same rules ---------------------
+# Login attempts belong to no agency and no role is granted them (accounts.roles):
+# only the operator's superusers read them. Re-registered so the guard test's
+# rules hold here too, and so its clean-up action says what it needs.
+class AccessAttemptAdmin(AgencyScopedAdmin, axes_admin.AccessAttemptAdmin):
+    agency_path = GLOBAL
+
+    @admin.action(description=_("Clean up expired attempts"), permissions=["delete"])
+    def cleanup_expired_attempts(self, request: HttpRequest, queryset: QuerySet) -> None:
+        super().cleanup_expired_attempts(request, queryset)
+
+
+class AccessLogAdmin(AgencyScopedAdmin, axes_admin.AccessLogAdmin):
+    agency_path = GLOBAL
+
+
+class AccessFailureLogAdmin(AgencyScopedAdmin, axes_admin.AccessFailureLogAdmin):
+    agency_path = GLOBAL
+
+
+if admin.site.is_registered(AccessAttempt):  # settings.AXES_ENABLE_ADMIN
+    for _model, _model_admin in [
+        (AccessAttempt, AccessAttemptAdmin),
+        (AccessLog, AccessLogAdmin),
+        (AccessFailureLog, AccessFailureLogAdmin),
+    ]:
+        admin.site.unregister(_model)
+        admin.site.register(_model, _model_admin)
