@@ -1,6 +1,7 @@
 """Personas shared by every app's tests (healthchecks style):
 Alice is `subscriber`, Bob is `other_subscriber` and must see nothing of hers;
-`clerk` works at her agency, `other_agency_clerk` at another."""
+`clerk` and `supervisor` work at her agency, `other_agency_clerk` at another,
+`auditor` reads every agency."""
 
 from __future__ import annotations
 
@@ -8,9 +9,9 @@ import pytest
 from django.contrib.auth.models import Group
 from django.test import Client
 
+from accounts import roles
 from accounts.models import Subscriber, User
 from accounts.tests.factories import PASSWORD, AgencyFactory, SubscriberFactory, UserFactory
-from billing.demo import _clerk_group
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -54,23 +55,32 @@ def other_subscriber(db) -> Subscriber:
     return SubscriberFactory(user__email="bob@example.com", user__phone="+21620333444", full_name="Bob Trabelsi")
 
 
-@pytest.fixture
-def clerk_group(db) -> Group:
-    return _clerk_group()
-
-
-@pytest.fixture
-def clerk(db, subscriber, clerk_group) -> User:
-    user = UserFactory(email="clerk@agency.example", is_staff=True, agency=subscriber.agency)
-    user.groups.add(clerk_group)
+def _staff(email: str, role: str, *agencies) -> User:  # type: ignore[no-untyped-def]
+    # The groups of the data migration (accounts.roles), as on a real server.
+    user = UserFactory(email=email, is_staff=True)
+    user.groups.add(Group.objects.get(name=role))
+    user.agencies.add(*agencies)
     return user
 
 
 @pytest.fixture
-def other_agency_clerk(db, clerk_group) -> User:
-    user = UserFactory(email="clerk@other.example", is_staff=True, agency=AgencyFactory())
-    user.groups.add(clerk_group)
-    return user
+def clerk(db, subscriber) -> User:
+    return _staff("clerk@agency.example", roles.CLERK, subscriber.agency)
+
+
+@pytest.fixture
+def other_agency_clerk(db) -> User:
+    return _staff("clerk@other.example", roles.CLERK, AgencyFactory())
+
+
+@pytest.fixture
+def supervisor(db, subscriber) -> User:
+    return _staff("supervisor@agency.example", roles.SUPERVISOR, subscriber.agency)
+
+
+@pytest.fixture
+def auditor(db) -> User:
+    return _staff("auditor@example.com", roles.AUDITOR)
 
 
 @pytest.fixture

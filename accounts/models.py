@@ -44,15 +44,9 @@ class User(AbstractUser):
     email = models.EmailField(_("e-mail address"), unique=True)
     # E.164 (+21620000001), so any spelling a subscriber types finds the same row.
     phone = models.CharField(_("phone number"), max_length=16, unique=True, null=True, blank=True)
-    # For staff: the customer center they work at. Empty for subscribers and head office.
-    agency = models.ForeignKey(
-        "accounts.Agency",
-        verbose_name=_("agency"),
-        on_delete=models.PROTECT,
-        null=True,
-        blank=True,
-        related_name="staff",
-    )
+    # For staff: the customer centers they work at, whose customers they may see
+    # (accounts.selectors.staff_agency_ids). Empty for subscribers and head office.
+    agencies = models.ManyToManyField("accounts.Agency", verbose_name=_("agencies"), blank=True, related_name="staff")
 
     USERNAME_FIELD = "email"
     REQUIRED_FIELDS: list[str] = []

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from django.contrib.auth.models import AnonymousUser
 from django.http import Http404, HttpRequest
 
 from core.sql import columns, fetch_all, instance_from_row
 
+from . import roles
 from .models import Subscriber, User
 
 
@@ -36,13 +38,24 @@ def user_with_subscriber(*, user_id: int) -> User | None:
     return user
 
 
-def staff_agency_ids(user: User) -> frozenset[int] | None:
+def staff_agency_ids(user: User | AnonymousUser) -> frozenset[int] | None:
     """The agencies whose customers a member of staff may see and touch, or None
     for every agency (the operator's superusers and auditors).
 
     The one answer every back-office page, admin class and search asks, so that
-    scoping cannot differ from one screen to another.
+    scoping cannot differ from one screen to another. Kept on the user object,
+    which lives as long as its request, so a page asks the database once.
     """
-    if user.is_superuser:
-        return None
-    return frozenset([user.agency_id]) if user.agency_id else frozenset()
+    try:
+        return user._staff_agency_ids  # type: ignore[union-attr]
+    except AttributeError:
+        pass
+    agency_ids: frozenset[int] | None
+    if not (user.is_active and user.is_staff):
+        agency_ids = frozenset()
+    elif user.is_superuser or user.groups.filter(name=roles.AUDITOR).exists():
+        agency_ids = None
+    else:
+        agency_ids = frozenset(user.agencies.values_list("pk", flat=True))  # type: ignore[union-attr]
+    user._staff_agency_ids = agency_ids  # type: ignore[union-attr]
+    return agency_ids

@@ -6,16 +6,38 @@ payment), never an edit of history.
 
 from __future__ import annotations
 
+from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.widgets import AutocompleteSelect
+from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from accounts.admin import PhoneAwareSearchMixin
+from accounts.backends import normalize_identifier
+from accounts.models import Subscriber, User
+from accounts.scoping import GLOBAL, AgencyScopedAdmin
 
+from . import approvals
 from .messages import bills_announce
-from .models import Bill, BillLine, Consumption, Plan, PlanTier, PrintRequest, ServiceAccount, SmsAlertSubscription
+from .models import (
+    Bill,
+    BillLine,
+    ChangeRequest,
+    Consumption,
+    Plan,
+    PlanTier,
+    PrintRequest,
+    ReadingCorrection,
+    ServiceAccount,
+    SmsAlertSubscription,
+)
 from .numbers import InvalidAccountNumber, account_number_clean
 from .services import account_open, bills_with_channels, print_requests_mark_printed
 
@@ -40,7 +62,8 @@ class PlanTierInline(admin.TabularInline):
 
 
 @admin.register(Plan)
-class PlanAdmin(admin.ModelAdmin):
+class PlanAdmin(AgencyScopedAdmin):
+    agency_path = GLOBAL  # the same tariffs in every agency
     list_display = ["code", "name_fr", "kind", "monthly_fee", "is_active"]
     list_filter = ["kind", "is_active"]
     search_fields = ["code", "name_fr", "name_ar", "name_en"]
@@ -48,7 +71,8 @@ class PlanAdmin(admin.ModelAdmin):
 
 
 @admin.register(ServiceAccount)
-class ServiceAccountAdmin(AccountNumberSearchMixin, admin.ModelAdmin):
+class ServiceAccountAdmin(AccountNumberSearchMixin, AgencyScopedAdmin):
+    agency_path = "subscriber__agency"
     phone_lookup = "subscriber__user__phone"
     list_display = ["display_number", "subscriber", "kind", "billing_mode", "status", "plan", "agency"]
     list_filter = ["kind", "status", "billing_mode", "subscriber__agency"]
@@ -61,7 +85,8 @@ class ServiceAccountAdmin(AccountNumberSearchMixin, admin.ModelAdmin):
         "subscriber__user__email",
     ]
     raw_id_fields = ["subscriber"]
-    readonly_fields = ["number", "kind"]
+    # Whose contract it is changes only by a transfer a supervisor approves.
+    readonly_fields = ["number", "kind", "holder"]
     # Opening: the number comes from the account sequence and the kind from the plan.
     add_fields = ["subscriber", "plan", "billing_mode", "meter_number", "service_address", "opened_on"]
 
@@ -69,8 +94,17 @@ class ServiceAccountAdmin(AccountNumberSearchMixin, admin.ModelAdmin):
     def agency(self, obj: ServiceAccount) -> str:
         return obj.subscriber.agency.code
 
+    change_fields = [
+        "number", "holder", "kind", "plan", "billing_mode", "status", "meter_number", "service_address", "opened_on",
+    ]  # fmt: skip
+
     def get_fields(self, request: HttpRequest, obj: ServiceAccount | None = None) -> list[str]:
-        return super().get_fields(request, obj) if obj else self.add_fields
+        return self.change_fields if obj else self.add_fields
+
+    @admin.display(description=_("subscriber"))
+    def holder(self, obj: ServiceAccount) -> str:
+        url = reverse("admin:billing_changerequest_transfer", args=[obj.pk])
+        return format_html('{} · <a href="{}">{}</a>', obj.subscriber, url, _("Request a transfer of contract"))
 
     def get_readonly_fields(self, request: HttpRequest, obj: ServiceAccount | None = None) -> list[str]:
         return self.readonly_fields if obj else []
@@ -92,8 +126,22 @@ class ServiceAccountAdmin(AccountNumberSearchMixin, admin.ModelAdmin):
         obj.pk, obj.number, obj.kind = opened.pk, opened.number, opened.kind
 
 
+class ReadingCorrectionInline(admin.TabularInline):
+    model = ReadingCorrection
+    extra = 0
+    can_delete = False
+    fields = readonly_fields = [
+        "corrected_at", "corrected_by", "original_quantity", "original_meter_index",
+        "corrected_quantity", "corrected_meter_index", "reason",
+    ]  # fmt: skip
+
+    def has_add_permission(self, request: HttpRequest, obj: Consumption | None = None) -> bool:
+        return False
+
+
 @admin.register(Consumption)
-class ConsumptionAdmin(AccountNumberSearchMixin, admin.ModelAdmin):
+class ConsumptionAdmin(AccountNumberSearchMixin, AgencyScopedAdmin):
+    agency_path = "account__subscriber__agency"
     account_number_lookup = "account__number"
     phone_lookup = "account__subscriber__user__phone"
     list_display = ["account", "period", "quantity", "unit", "meter_index"]
@@ -102,6 +150,49 @@ class ConsumptionAdmin(AccountNumberSearchMixin, admin.ModelAdmin):
     search_fields = ["account__number", "account__meter_number"]
     raw_id_fields = ["account"]
     date_hierarchy = "period"
+    inlines = [ReadingCorrectionInline]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Consumption | None = None) -> list[str]:
+        # A reading is corrected with a reason (and its old value kept), never edited.
+        return ["account", "period", "unit", "quantity", "meter_index", "correct"] if obj else []
+
+    def get_fields(self, request: HttpRequest, obj: Consumption | None = None) -> list[str]:
+        fields = list(super().get_fields(request, obj))
+        return [*(f for f in fields if f != "correct"), "correct"] if obj else [f for f in fields if f != "correct"]
+
+    @admin.display(description=_("correction"))
+    def correct(self, obj: Consumption) -> str:
+        url = reverse("admin:billing_consumption_correct", args=[obj.pk])
+        return format_html('<a href="{}">{}</a>', url, _("Correct this reading"))
+
+    def get_urls(self):  # type: ignore[no-untyped-def]
+        return [
+            path(
+                "<int:pk>/correct/", self.admin_site.admin_view(self.correct_view), name="billing_consumption_correct"
+            ),
+            *super().get_urls(),
+        ]
+
+    def correct_view(self, request: HttpRequest, pk: int) -> HttpResponse:
+        consumption = self.get_object(request, str(pk))
+        if not request.user.has_perm("billing.add_readingcorrection"):
+            raise PermissionDenied
+        form = ReadingCorrectionForm(
+            request.POST or None, initial={"quantity": consumption.quantity, "meter_index": consumption.meter_index}
+        )
+        if form.is_valid():
+            try:
+                approvals.reading_correct(
+                    consumption=consumption, quantity=form.cleaned_data["quantity"],
+                    meter_index=form.cleaned_data["meter_index"], reason=form.cleaned_data["reason"],
+                    corrected_by=request.user,
+                )  # fmt: skip
+            except approvals.ChangeRefused as exc:
+                form.add_error(None, exc.message)
+            else:
+                self.message_user(request, _("The reading was corrected; the previous value is kept."))
+                return redirect("admin:billing_consumption_change", consumption.pk)
+        return _form_page(self, request, form, obj=consumption, title=_("Correct a meter reading"))
 
 
 class BillLineInline(admin.TabularInline):
@@ -115,7 +206,8 @@ class BillLineInline(admin.TabularInline):
 
 
 @admin.register(Bill)
-class BillAdmin(AccountNumberSearchMixin, admin.ModelAdmin):
+class BillAdmin(AccountNumberSearchMixin, AgencyScopedAdmin):
+    agency_path = "account__subscriber__agency"
     account_number_lookup = "account__number"
     phone_lookup = "account__subscriber__user__phone"
     list_display = ["number", "account", "subscriber", "period", "due_date", "amount_total", "amount_due", "status"]
@@ -139,7 +231,10 @@ class BillAdmin(AccountNumberSearchMixin, admin.ModelAdmin):
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # bills are issued by the billing services, not typed in
 
-    @admin.action(description=_("Send the bill-issued messages (never twice per channel)"))
+    def has_announce_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("billing.announce_bill")
+
+    @admin.action(description=_("Send the bill-issued messages (never twice per channel)"), permissions=["announce"])
     def announce(self, request: HttpRequest, queryset: QuerySet[Bill]) -> None:
         count = bills_announce(bills=bills_with_channels(queryset))
         self.message_user(
@@ -150,8 +245,10 @@ class BillAdmin(AccountNumberSearchMixin, admin.ModelAdmin):
 
 
 @admin.register(PrintRequest)
-class PrintRequestAdmin(admin.ModelAdmin):
-    """Paper copies to print, per agency: a clerk filters on their own center."""
+class PrintRequestAdmin(AgencyScopedAdmin):
+    """Paper copies to print, per agency: a clerk sees their own center's."""
+
+    agency_path = "agency"
 
     list_display = ["bill", "subscriber", "agency", "status", "requested_at", "printed_at", "printed_by"]
     list_filter = ["status", "agency"]
@@ -167,7 +264,7 @@ class PrintRequestAdmin(admin.ModelAdmin):
     def subscriber(self, obj: PrintRequest) -> str:
         return obj.bill.account.subscriber.full_name
 
-    @admin.action(description=_("Mark as printed"))
+    @admin.action(description=_("Mark as printed"), permissions=["change"])
     def mark_printed(self, request: HttpRequest, queryset: QuerySet[PrintRequest]) -> None:
         count = print_requests_mark_printed(requests=queryset, printed_by=request.user)
         self.message_user(
@@ -176,9 +273,201 @@ class PrintRequestAdmin(admin.ModelAdmin):
 
 
 @admin.register(SmsAlertSubscription)
-class SmsAlertSubscriptionAdmin(admin.ModelAdmin):
+class SmsAlertSubscriptionAdmin(AgencyScopedAdmin):
+    agency_path = "account__subscriber__agency"
     list_display = ["account", "started_on", "ended_on"]
     list_filter = ["ended_on"]
     search_fields = ["account__number", "account__subscriber__full_name"]
     raw_id_fields = ["account"]
     list_select_related = ["account"]
+
+
+# --- Identity and money: asked with a reason, decided by a supervisor -------
+
+
+class ReasonField(forms.CharField):
+    def __init__(self, **kwargs) -> None:  # type: ignore[no-untyped-def]
+        super().__init__(label=_("Reason"), widget=forms.Textarea(attrs={"rows": 3}), max_length=2000, **kwargs)
+
+
+class ReadingCorrectionForm(forms.Form):
+    quantity = forms.DecimalField(label=_("Corrected quantity"), max_digits=14, decimal_places=3, min_value=0)
+    meter_index = forms.DecimalField(
+        label=_("Corrected meter index"), max_digits=14, decimal_places=3, min_value=0, required=False
+    )
+    reason = ReasonField()
+
+
+class LoginRelinkForm(forms.Form):
+    new_login = forms.CharField(
+        label=_("New login"), max_length=254,
+        help_text=_("The e-mail address or phone number the subscriber signed up with again."),
+    )  # fmt: skip
+    reason = ReasonField()
+
+    def clean_new_login(self) -> User:
+        identifier = normalize_identifier(self.cleaned_data["new_login"])
+        field = "phone" if identifier.startswith("+") else "email__iexact"
+        user = User.objects.filter(**{field: identifier}).first()
+        if user is None:
+            raise forms.ValidationError(_("No login has this e-mail address or phone number."))
+        return user
+
+
+class TransferForm(forms.Form):
+    reason = ReasonField()
+
+    def __init__(self, *args, subscribers: QuerySet[Subscriber], **kwargs) -> None:  # type: ignore[no-untyped-def]
+        super().__init__(*args, **kwargs)
+        # The same autocomplete as an admin foreign key, searching the clerk's own subscribers.
+        self.fields = {
+            "new_subscriber": forms.ModelChoiceField(
+                label=_("New subscriber"), queryset=subscribers,
+                widget=AutocompleteSelect(ChangeRequest._meta.get_field("to_subscriber"), admin.site),
+            ),
+            **self.fields,
+        }  # fmt: skip
+
+
+def _form_page(model_admin: admin.ModelAdmin, request: HttpRequest, form: forms.Form, *, obj, title) -> HttpResponse:  # type: ignore[no-untyped-def]
+    context = {
+        **model_admin.admin_site.each_context(request),
+        "title": title,
+        "subtitle": str(obj),
+        "form": form,
+        "object": obj,
+        "opts": model_admin.model._meta,
+        "media": model_admin.media + form.media,
+    }
+    return TemplateResponse(request, "admin/billing/reasoned_change_form.html", context)
+
+
+@admin.register(ChangeRequest)
+class ChangeRequestAdmin(AgencyScopedAdmin):
+    """Transfers and login re-links waiting for a supervisor of the agency."""
+
+    agency_path = "agency"
+    list_display = ["requested_at", "kind", "target", "change", "agency", "requested_by", "status", "decided_by"]
+    list_filter = ["status", "kind", "agency"]
+    list_select_related = [
+        "agency", "requested_by", "decided_by", "subscriber", "account", "from_user", "to_user",
+        "from_subscriber", "to_subscriber",
+    ]  # fmt: skip
+    search_fields = ["subscriber__full_name", "account__number", "reason"]
+    readonly_fields = [
+        "kind", "agency", "subscriber", "from_user", "to_user", "account", "from_subscriber", "to_subscriber",
+        "reason", "status", "requested_by", "requested_at", "decided_by", "decided_at",
+    ]  # fmt: skip
+    actions = ["approve", "reject"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # asked from the subscriber's or the account's page, with a reason
+
+    def has_change_permission(self, request: HttpRequest, obj: ChangeRequest | None = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: ChangeRequest | None = None) -> bool:
+        return False
+
+    def has_approve_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("billing.approve_changerequest")
+
+    @admin.display(description=_("for"))
+    def target(self, obj: ChangeRequest) -> str:
+        return str(obj.subscriber or obj.account)
+
+    @admin.display(description=_("change"))
+    def change(self, obj: ChangeRequest) -> str:
+        if obj.kind == ChangeRequest.Kind.LOGIN_RELINK:
+            return f"{obj.from_user} → {obj.to_user}"
+        return f"{obj.from_subscriber} → {obj.to_subscriber}"
+
+    @admin.action(description=_("Approve and apply the selected requests"), permissions=["approve"])
+    def approve(self, request: HttpRequest, queryset: QuerySet[ChangeRequest]) -> None:
+        self._decide(request, queryset, approvals.change_request_approve)
+
+    @admin.action(description=_("Reject the selected requests"), permissions=["approve"])
+    def reject(self, request: HttpRequest, queryset: QuerySet[ChangeRequest]) -> None:
+        self._decide(request, queryset, approvals.change_request_reject)
+
+    def _decide(self, request: HttpRequest, queryset: QuerySet[ChangeRequest], decide) -> None:  # type: ignore[no-untyped-def]
+        done = 0
+        for change_request in queryset:
+            try:
+                decide(change_request=change_request, decided_by=request.user)
+                done += 1
+            except approvals.ChangeRefused as exc:
+                self.message_user(request, f"{change_request}: {exc.message}", messages.ERROR)
+        if done:
+            self.message_user(
+                request, ngettext("%(count)d request decided.", "%(count)d requests decided.", done) % {"count": done}
+            )
+
+    def get_urls(self):  # type: ignore[no-untyped-def]
+        view = self.admin_site.admin_view
+        return [
+            path("relink/<int:pk>/", view(self.relink_view), name="billing_changerequest_relink"),
+            path("transfer/<int:pk>/", view(self.transfer_view), name="billing_changerequest_transfer"),
+            *super().get_urls(),
+        ]
+
+    def _target(self, request: HttpRequest, model: type, pk: int):  # type: ignore[no-untyped-def]
+        # Found through its own admin, so another agency's subscriber or account is a 404.
+        target = self.admin_site._registry[model].get_object(request, str(pk))
+        if not request.user.has_perm("billing.add_changerequest"):
+            raise PermissionDenied
+        return target
+
+    def relink_view(self, request: HttpRequest, pk: int) -> HttpResponse:
+        subscriber = self._target(request, Subscriber, pk)
+        form = LoginRelinkForm(request.POST or None)
+        if form.is_valid():
+            try:
+                approvals.subscriber_login_relink_request(
+                    subscriber=subscriber, new_login=form.cleaned_data["new_login"],
+                    reason=form.cleaned_data["reason"], requested_by=request.user,
+                )  # fmt: skip
+            except approvals.ChangeRefused as exc:
+                form.add_error(None, exc.message)
+            else:
+                self.message_user(request, _("The re-link waits for a supervisor's approval."))
+                return redirect("admin:accounts_subscriber_change", subscriber.pk)
+        return _form_page(self, request, form, obj=subscriber, title=_("Request a login re-link"))
+
+    def transfer_view(self, request: HttpRequest, pk: int) -> HttpResponse:
+        account = self._target(request, ServiceAccount, pk)
+        subscribers = self.admin_site._registry[Subscriber].get_queryset(request)
+        form = TransferForm(request.POST or None, subscribers=subscribers)
+        if form.is_valid():
+            try:
+                approvals.account_transfer_request(
+                    account=account, new_subscriber=form.cleaned_data["new_subscriber"],
+                    reason=form.cleaned_data["reason"], requested_by=request.user,
+                )  # fmt: skip
+            except approvals.ChangeRefused as exc:
+                form.add_error(None, exc.message)
+            else:
+                self.message_user(request, _("The transfer waits for a supervisor's approval."))
+                return redirect("admin:billing_serviceaccount_change", account.pk)
+        return _form_page(self, request, form, obj=account, title=_("Request a transfer of contract"))
+
+
+@admin.register(ReadingCorrection)
+class ReadingCorrectionAdmin(AgencyScopedAdmin):
+    agency_path = "consumption__account__subscriber__agency"
+    list_display = ["corrected_at", "consumption", "original_quantity", "corrected_quantity", "corrected_by"]
+    list_select_related = ["consumption", "corrected_by"]
+    search_fields = ["consumption__account__number", "reason"]
+    readonly_fields = [
+        "consumption", "original_quantity", "original_meter_index", "corrected_quantity", "corrected_meter_index",
+        "reason", "corrected_by", "corrected_at",
+    ]  # fmt: skip
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # corrected from the reading's page, by approvals.reading_correct
+
+    def has_change_permission(self, request: HttpRequest, obj: ReadingCorrection | None = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: ReadingCorrection | None = None) -> bool:
+        return False

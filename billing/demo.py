@@ -19,6 +19,7 @@ from django.contrib.auth.models import Group, Permission
 from django.db import transaction
 from django.utils import timezone
 
+from accounts import roles
 from accounts.models import Agency, Language, Subscriber, User
 from core.dates import month_add
 from core.money import quantize
@@ -30,8 +31,15 @@ DEMO_PASSWORD = "selfcare-demo"
 DEMO_SUBSCRIBER_EMAIL = "subscriber@example.com"
 DEMO_SUBSCRIBER_PHONE = "+21620000001"
 DEMO_CLERK_EMAIL = "clerk@example.com"
+DEMO_SUPERVISOR_EMAIL = "supervisor@example.com"
+DEMO_AUDITOR_EMAIL = "auditor@example.com"
 DEMO_ADMIN_EMAIL = "admin@example.com"
-CLERK_GROUP = "Agency clerks"
+# One member of staff per role (accounts.roles); the clerk and the supervisor work at the first agency.
+DEMO_STAFF = [
+    (DEMO_CLERK_EMAIL, roles.CLERK, "Salma", "Gharbi"),
+    (DEMO_SUPERVISOR_EMAIL, roles.SUPERVISOR, "Karim", "Jebali"),
+    (DEMO_AUDITOR_EMAIL, roles.AUDITOR, "Leila", "Chebbi"),
+]
 
 AGENCIES = [
     ("TUN-C", "الوكالة التجارية تونس المركز", "Agence commerciale Tunis Centre", "Tunis",
@@ -99,7 +107,9 @@ class SeedReport:
 def demo_logins() -> list[tuple[str, str]]:
     return [
         (f"{DEMO_SUBSCRIBER_EMAIL} / {DEMO_SUBSCRIBER_PHONE}", "subscriber"),
-        (DEMO_CLERK_EMAIL, "agency clerk (back office)"),
+        (DEMO_CLERK_EMAIL, f"agency clerk, {AGENCIES[0][0]} (back office)"),
+        (DEMO_SUPERVISOR_EMAIL, f"agency supervisor, {AGENCIES[0][0]} (back office, approvals)"),
+        (DEMO_AUDITOR_EMAIL, "auditor (back office, read-only, every agency)"),
         (DEMO_ADMIN_EMAIL, "superuser"),
     ]
 
@@ -222,18 +232,12 @@ def history_save(consumptions: list[Consumption], bills: list[Bill], lines: list
     BillLine.objects.bulk_create([line for group in lines for line in group], batch_size=4000)
 
 
-def _clerk_group() -> Group:
-    group, _ = Group.objects.get_or_create(name=CLERK_GROUP)
-    # Clerks see everything of their trade, register channels at the counter,
-    # print paper copies and re-send failed messages; they edit no money.
-    perms = Permission.objects.filter(
-        content_type__app_label__in=["accounts", "billing", "notifications"],
-        codename__regex=(
-            r"^view_|^change_(subscriber|serviceaccount|consumption|printrequest|message)$"
-            r"|^(add|change)_contactchannel$"
-        ),
-    )
-    group.permissions.set(perms)
+def _role_group(role: str) -> Group:
+    # The groups come from the data migration (accounts.roles); re-synced here
+    # only if someone deleted them by hand, so the demo still logs in.
+    group = Group.objects.filter(name=role).first()
+    if group is None:
+        group = roles.roles_sync(group_model=Group, permission_model=Permission)[role]
     return group
 
 
@@ -259,11 +263,11 @@ def demo_seed(*, subscribers: int = 500, months: int = 36, seed: int = 42) -> Se
             plans_by_kind.setdefault(plan.kind, []).append(plan)
 
     User.objects.create(email=DEMO_ADMIN_EMAIL, password=password, is_staff=True, is_superuser=True, first_name="Admin")
-    clerk = User.objects.create(
-        email=DEMO_CLERK_EMAIL, password=password, is_staff=True, first_name="Salma", last_name="Gharbi",
-        agency=agencies[0],
-    )  # fmt: skip
-    clerk.groups.add(_clerk_group())
+    for email, role, first, last in DEMO_STAFF:
+        staff = User.objects.create(email=email, password=password, is_staff=True, first_name=first, last_name=last)
+        staff.groups.add(_role_group(role))
+        if role != roles.AUDITOR:  # auditors read every agency
+            staff.agencies.add(agencies[0])
 
     users, profiles = [], []
     for i in range(subscribers):

@@ -265,6 +265,8 @@ class Bill(models.Model):
         verbose_name = _("bill")
         verbose_name_plural = _("bills")
         ordering = ["-period", "number"]
+        # Viewing a bill is not sending messages to its subscriber.
+        permissions = [("announce_bill", _("Can send the bill-issued messages"))]
         constraints = [
             models.UniqueConstraint(fields=["account", "period"], name="bill_one_per_account_period"),
             models.CheckConstraint(condition=Q(period__day=1), name="bill_period_first_day"),
@@ -428,3 +430,133 @@ class SmsAlertSubscription(models.Model):
 
     def __str__(self) -> str:
         return f"{self.account_id} since {self.started_on}"
+
+
+class ChangeRequest(models.Model):
+    """A change of who a subscriber or a contract is, asked with a reason by one
+    member of staff and applied only once a supervisor of the agency approves
+    (maker-checker): a login re-link or a transfer of contract."""
+
+    class Kind(models.TextChoices):
+        LOGIN_RELINK = "login_relink", _("Re-link a subscriber's login")
+        ACCOUNT_TRANSFER = "account_transfer", _("Transfer a contract to another subscriber")
+
+    class Status(models.TextChoices):
+        PENDING = "pending", _("Pending")
+        APPROVED = "approved", _("Approved")
+        REJECTED = "rejected", _("Rejected")
+
+    kind = models.CharField(_("kind"), max_length=16, choices=Kind.choices)
+    # The agency whose supervisors decide: the subscriber's when asked.
+    agency = models.ForeignKey(
+        "accounts.Agency", on_delete=models.PROTECT, related_name="change_requests", verbose_name=_("agency")
+    )
+    # Login re-link: this subscriber, from one login to another.
+    subscriber = models.ForeignKey(
+        Subscriber, on_delete=models.CASCADE, null=True, blank=True, related_name="change_requests",
+        verbose_name=_("subscriber"),
+    )  # fmt: skip
+    from_user = models.ForeignKey(
+        "accounts.User", on_delete=models.PROTECT, null=True, blank=True, related_name="+",
+        verbose_name=_("current login"),
+    )  # fmt: skip
+    to_user = models.ForeignKey(
+        "accounts.User", on_delete=models.PROTECT, null=True, blank=True, related_name="+",
+        verbose_name=_("new login"),
+    )  # fmt: skip
+    # Transfer: this account, from one subscriber to another.
+    account = models.ForeignKey(
+        ServiceAccount, on_delete=models.CASCADE, null=True, blank=True, related_name="change_requests",
+        verbose_name=_("account"),
+    )  # fmt: skip
+    from_subscriber = models.ForeignKey(
+        Subscriber, on_delete=models.PROTECT, null=True, blank=True, related_name="+",
+        verbose_name=_("current subscriber"),
+    )  # fmt: skip
+    to_subscriber = models.ForeignKey(
+        Subscriber, on_delete=models.PROTECT, null=True, blank=True, related_name="+",
+        verbose_name=_("new subscriber"),
+    )  # fmt: skip
+    reason = models.TextField(_("reason"))
+    status = models.CharField(_("status"), max_length=8, choices=Status.choices, default=Status.PENDING)
+    requested_by = models.ForeignKey(
+        "accounts.User", on_delete=models.PROTECT, related_name="+", verbose_name=_("requested by")
+    )
+    requested_at = models.DateTimeField(_("requested"), auto_now_add=True)
+    decided_by = models.ForeignKey(
+        "accounts.User", on_delete=models.PROTECT, null=True, blank=True, related_name="+",
+        verbose_name=_("decided by"),
+    )  # fmt: skip
+    decided_at = models.DateTimeField(_("decided"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("change request")
+        verbose_name_plural = _("change requests")
+        ordering = ["-requested_at"]
+        permissions = [("approve_changerequest", _("Can approve or reject change requests"))]
+        constraints = [
+            # The one who asks never approves their own request.
+            models.CheckConstraint(
+                condition=Q(decided_by__isnull=True) | ~Q(decided_by=F("requested_by")),
+                name="changerequest_maker_is_not_checker",
+            ),
+            models.CheckConstraint(
+                condition=(Q(status="pending", decided_by__isnull=True, decided_at__isnull=True))
+                | (Q(status__in=["approved", "rejected"], decided_by__isnull=False, decided_at__isnull=False)),
+                name="changerequest_decided_has_who_and_when",
+            ),
+            models.CheckConstraint(condition=~Q(reason=""), name="changerequest_has_reason"),
+            models.CheckConstraint(
+                condition=(
+                    Q(kind="login_relink", subscriber__isnull=False, from_user__isnull=False, to_user__isnull=False)
+                    & Q(account__isnull=True, from_subscriber__isnull=True, to_subscriber__isnull=True)
+                )
+                | (
+                    Q(kind="account_transfer", account__isnull=False)
+                    & Q(from_subscriber__isnull=False, to_subscriber__isnull=False)
+                    & Q(subscriber__isnull=True, from_user__isnull=True, to_user__isnull=True)
+                ),
+                name="changerequest_fields_match_kind",
+            ),
+            # One open question per subscriber or contract at a time.
+            models.UniqueConstraint(
+                fields=["subscriber"], condition=Q(status="pending"), name="changerequest_one_pending_relink"
+            ),
+            models.UniqueConstraint(
+                fields=["account"], condition=Q(status="pending"), name="changerequest_one_pending_transfer"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} ({self.get_status_display()})"
+
+
+class ReadingCorrection(models.Model):
+    """A corrected meter reading. The consumption row holds the value bills use;
+    each correction keeps the value it replaced, so the first correction of a
+    row holds the reading as it was taken, and nothing is lost."""
+
+    consumption = models.ForeignKey(
+        Consumption, on_delete=models.CASCADE, related_name="corrections", verbose_name=_("reading")
+    )
+    original_quantity = models.DecimalField(_("quantity before"), **QUANTITY)
+    original_meter_index = models.DecimalField(_("meter index before"), null=True, blank=True, **QUANTITY)
+    corrected_quantity = models.DecimalField(_("corrected quantity"), **QUANTITY)
+    corrected_meter_index = models.DecimalField(_("corrected meter index"), null=True, blank=True, **QUANTITY)
+    reason = models.TextField(_("reason"))
+    corrected_by = models.ForeignKey(
+        "accounts.User", on_delete=models.PROTECT, related_name="+", verbose_name=_("corrected by")
+    )
+    corrected_at = models.DateTimeField(_("corrected"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("reading correction")
+        verbose_name_plural = _("reading corrections")
+        ordering = ["consumption", "corrected_at"]
+        constraints = [
+            models.CheckConstraint(condition=~Q(reason=""), name="readingcorrection_has_reason"),
+            models.CheckConstraint(condition=Q(corrected_quantity__gte=0), name="readingcorrection_not_negative"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.consumption_id}: {self.original_quantity} → {self.corrected_quantity}"

@@ -15,6 +15,7 @@ from django.utils.translation import ngettext
 
 from accounts.admin import PhoneAwareSearchMixin
 from accounts.models import ChannelVerification, ContactChannel
+from accounts.scoping import AgencyScopedAdmin
 from accounts.services import InvalidAddress, channel_address_clean
 
 from . import verification
@@ -22,7 +23,7 @@ from .models import DeliveryReport, Message
 from .services import message_resend
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
+class ReadOnlyAdmin(AgencyScopedAdmin):
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
@@ -35,6 +36,7 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
 @admin.register(Message)
 class MessageAdmin(ReadOnlyAdmin):
+    agency_path = "subscriber__agency"
     list_display = ["created_at", "event", "channel_kind", "address", "subscriber", "status", "attempts", "segments"]
     list_filter = ["status", "channel_kind", "event", "subscriber__agency", "language"]
     list_select_related = ["subscriber"]
@@ -42,7 +44,10 @@ class MessageAdmin(ReadOnlyAdmin):
     date_hierarchy = "created_at"
     actions = ["resend"]
 
-    @admin.action(description=_("Re-send the selected failed messages"))
+    def has_resend_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("notifications.resend_message")
+
+    @admin.action(description=_("Re-send the selected failed messages"), permissions=["resend"])
     def resend(self, request: HttpRequest, queryset: QuerySet[Message]) -> None:
         count = sum(message_resend(message=m) for m in queryset.filter(status=Message.Status.FAILED))
         self.message_user(
@@ -51,16 +56,14 @@ class MessageAdmin(ReadOnlyAdmin):
             messages.SUCCESS if count else messages.WARNING,
         )
 
-    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
-        # The changelist needs it for the action; the form itself stays read-only.
-        return obj is None and request.user.has_perm("notifications.change_message")
-
     def get_readonly_fields(self, request: HttpRequest, obj=None) -> list[str]:
         return [f.name for f in self.model._meta.fields]
 
 
 @admin.register(DeliveryReport)
 class DeliveryReportAdmin(ReadOnlyAdmin):
+    # A report that matched no message belongs to no agency: only head office sees it.
+    agency_path = "message__subscriber__agency"
     list_display = ["received_at", "provider", "provider_message_id", "raw_status", "status", "message", "applied_at"]
     list_filter = ["provider", "status"]
     search_fields = ["provider_message_id"]
@@ -108,7 +111,8 @@ class ChannelAdminForm(forms.ModelForm):
 
 
 @admin.register(ContactChannel)
-class ContactChannelAdmin(PhoneAwareSearchMixin, admin.ModelAdmin):
+class ContactChannelAdmin(PhoneAwareSearchMixin, AgencyScopedAdmin):
+    agency_path = "subscriber__agency"
     form = ChannelAdminForm
     phone_lookup = "address"
     list_display = ["address", "kind", "subscriber", "language", "verified_at", "registered_by", "created_at"]
@@ -145,8 +149,10 @@ class ContactChannelAdmin(PhoneAwareSearchMixin, admin.ModelAdmin):
 
 
 @admin.register(ChannelVerification)
-class ChannelVerificationAdmin(admin.ModelAdmin):
+class ChannelVerificationAdmin(AgencyScopedAdmin):
     """Who asked for codes, when, and how they ended; the codes themselves are never shown."""
+
+    agency_path = "channel__subscriber__agency"
 
     list_display = ["address", "channel", "status", "attempts", "created_at", "expires_at", "requested_by"]
     list_filter = ["status"]

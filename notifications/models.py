@@ -66,6 +66,8 @@ class Message(models.Model):
         verbose_name = _("message")
         verbose_name_plural = _("outbox")
         ordering = ["-created_at"]
+        # Reading the outbox is not sending again.
+        permissions = [("resend_message", _("Can re-send failed messages"))]
         constraints = [
             models.UniqueConstraint(
                 fields=["provider", "provider_message_id"],

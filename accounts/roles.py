@@ -1,0 +1,99 @@
+"""Staff roles: Django groups and what each may do, declared once.
+
+The data migration `accounts.0004_staff_roles` creates the groups from here, the
+demo seed and the tests use the same names, so a role means the same thing on
+every server. Which customers a role reaches is not a permission but the
+staff member's agencies (accounts.selectors.staff_agency_ids); auditors reach
+every agency, read-only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+CLERK = "clerk"
+SUPERVISOR = "supervisor"
+AUDITOR = "auditor"
+
+# At the counter: find a customer, register their channels, print paper copies,
+# and ask (never decide) a transfer of contract or a login re-link.
+CLERK_PERMISSIONS = (
+    "accounts.view_agency",
+    "accounts.view_subscriber",
+    "accounts.change_subscriber",
+    "accounts.view_contactchannel",
+    "accounts.add_contactchannel",
+    "accounts.change_contactchannel",
+    "accounts.view_channelverification",
+    "billing.view_plan",
+    "billing.view_plantier",
+    "billing.view_serviceaccount",
+    "billing.view_consumption",
+    "billing.view_readingcorrection",
+    "billing.view_bill",
+    "billing.view_billline",
+    "billing.view_printrequest",
+    "billing.change_printrequest",
+    "billing.view_smsalertsubscription",
+    "billing.view_changerequest",
+    "billing.add_changerequest",
+    "notifications.view_message",
+)
+
+# Their agency's clerk work, plus the decisions: approvals, reading corrections,
+# opening contracts, sending bills and re-sending failed messages.
+SUPERVISOR_PERMISSIONS = (
+    *CLERK_PERMISSIONS,
+    "billing.add_serviceaccount",
+    "billing.change_serviceaccount",
+    "billing.add_readingcorrection",
+    "billing.announce_bill",
+    "billing.approve_changerequest",
+    "notifications.resend_message",
+    "notifications.view_deliveryreport",
+)
+
+# Read-only, every agency: every `view_` permission of these apps (the audit
+# trail's own app grants its view permission in its migration).
+AUDITOR_VIEW_APPS = ("accounts", "auth", "billing", "core", "notifications")
+
+# A group of the demo seed before roles existed; renamed so its members keep working.
+_LEGACY_CLERK_GROUP = "Agency clerks"
+
+
+def role_permission_names(role: str, *, available: Iterable[str] = ()) -> set[str]:
+    """`app_label.codename` of a role's permissions; the auditor's come from
+    `available`, every permission that exists."""
+    if role == CLERK:
+        return set(CLERK_PERMISSIONS)
+    if role == SUPERVISOR:
+        return set(SUPERVISOR_PERMISSIONS)
+    if role == AUDITOR:
+        return {name for name in available if name.split(".")[0] in AUDITOR_VIEW_APPS and ".view_" in name}
+    raise ValueError(f"Unknown role {role!r}")
+
+
+def roles_sync(*, group_model, permission_model) -> dict:  # type: ignore[no-untyped-def]
+    """Create or update the role groups with exactly their permissions.
+
+    Takes the models so a migration can pass its historical ones. Raises if a
+    declared permission does not exist, so a typo fails the migration, not a clerk.
+    """
+    if (
+        group_model.objects.filter(name=_LEGACY_CLERK_GROUP).exists()
+        and not group_model.objects.filter(name=CLERK).exists()
+    ):
+        group_model.objects.filter(name=_LEGACY_CLERK_GROUP).update(name=CLERK)
+    permissions = {
+        f"{p.content_type.app_label}.{p.codename}": p for p in permission_model.objects.select_related("content_type")
+    }
+    groups = {}
+    for role in (CLERK, SUPERVISOR, AUDITOR):
+        wanted = role_permission_names(role, available=permissions)
+        missing = wanted - permissions.keys()
+        if missing:
+            raise LookupError(f"Role {role} names unknown permissions: {sorted(missing)}")
+        group, _ = group_model.objects.get_or_create(name=role)
+        group.permissions.set([permissions[name] for name in wanted])
+        groups[role] = group
+    return groups
