@@ -6,7 +6,7 @@ Alice is `subscriber`, Bob is `other_subscriber` and must see nothing of hers;
 from __future__ import annotations
 
 import pytest
-from django.contrib.auth.models import Group
+from django.contrib.auth.models import Group, Permission
 from django.test import Client
 
 from accounts import roles
@@ -56,9 +56,14 @@ def other_subscriber(db) -> Subscriber:
 
 
 def _staff(email: str, role: str, *agencies) -> User:  # type: ignore[no-untyped-def]
-    # The groups of the data migration (accounts.roles), as on a real server.
+    # The groups of the data migration (accounts.roles), as on a real server; made
+    # again the same way if a transactional test's flush emptied the table since.
+    group = (
+        Group.objects.filter(name=role).first()
+        or roles.roles_sync(group_model=Group, permission_model=Permission)[role]
+    )
     user = UserFactory(email=email, is_staff=True)
-    user.groups.add(Group.objects.get(name=role))
+    user.groups.add(group)
     user.agencies.add(*agencies)
     return user
 

@@ -112,14 +112,11 @@ def test_the_agencys_supervisor_approves_and_the_contract_moves(
     assert refused.value.code == "already_decided"
 
 
-def test_another_agencys_supervisor_cannot_decide(clerk, account, heir) -> None:
-    from django.contrib.auth.models import Group
-
-    from accounts import roles
+def test_another_agencys_supervisor_cannot_decide(clerk, supervisor, account, heir) -> None:
     from accounts.tests.factories import AgencyFactory
 
     stranger = UserFactory(is_staff=True)
-    stranger.groups.add(Group.objects.get(name=roles.SUPERVISOR))
+    stranger.groups.set(supervisor.groups.all())
     stranger.agencies.add(AgencyFactory())
     request = account_transfer_request(account=account, new_subscriber=heir, reason="Sold", requested_by=clerk)
     with pytest.raises(ChangeRefused):
@@ -148,12 +145,8 @@ def test_one_open_request_per_contract(clerk, account, heir) -> None:
 
 @pytest.mark.django_db(transaction=True)
 def test_two_supervisors_approving_at_once_apply_the_change_once(subscriber, clerk, supervisor, account, heir) -> None:
-    from django.contrib.auth.models import Group
-
-    from accounts import roles
-
     second = UserFactory(is_staff=True)
-    second.groups.add(Group.objects.get(name=roles.SUPERVISOR))
+    second.groups.set(supervisor.groups.all())
     second.agencies.add(subscriber.agency)
     request = account_transfer_request(account=account, new_subscriber=heir, reason="Sold", requested_by=clerk)
     outcomes: list[str] = []
