@@ -76,12 +76,44 @@ class Agency(models.Model):
     name_fr = models.CharField(_("name (French)"), max_length=120)
     city = models.CharField(_("city"), max_length=80)
     address = models.TextField(_("address"))
-    opening_hours = models.CharField(_("opening hours"), max_length=200, blank=True)
+    # E.164, shown in the country's own spelling on the agencies page.
+    phone = models.CharField(_("phone number"), max_length=16, blank=True)
+    # WGS 84, for the "open in my map app" link; both or neither.
+    latitude = models.DecimalField(_("latitude"), max_digits=8, decimal_places=6, null=True, blank=True)
+    longitude = models.DecimalField(_("longitude"), max_digits=9, decimal_places=6, null=True, blank=True)
+    # From this day the agency prints no bills: its subscribers with a verified
+    # channel get e-bills, and paper only when they ask (accounts.selectors).
+    paperless_from = models.DateField(
+        _("no paper bills from"),
+        null=True,
+        blank=True,
+        help_text=_("From this day, subscribers of this agency with a verified channel get e-bills instead of paper."),
+    )
 
     class Meta:
         verbose_name = _("agency")
         verbose_name_plural = _("agencies")
         ordering = ["code"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(phone="") | models.Q(phone__regex=r"^\+[1-9][0-9]{6,14}$"),
+                name="agency_phone_e164",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(latitude__isnull=True, longitude__isnull=True)
+                # NULL would let a CHECK pass: the second half says "not null" too.
+                | models.Q(
+                    latitude__isnull=False,
+                    longitude__isnull=False,
+                    latitude__gte=-90,
+                    latitude__lte=90,
+                    longitude__gte=-180,
+                    longitude__lte=180,
+                ),
+                name="agency_coordinates_valid",
+                violation_error_message=_("Give both latitude and longitude in degrees, e.g. 36.8008 and 10.1800."),
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.code} {self.name_fr}"
@@ -89,6 +121,89 @@ class Agency(models.Model):
     @property
     def name(self) -> str:
         return self.name_ar if translation.get_language() == "ar" else self.name_fr
+
+
+class Weekday(models.IntegerChoices):
+    """ISO weekdays (`date.isoweekday()`): Monday is 1."""
+
+    MONDAY = 1, _("Monday")
+    TUESDAY = 2, _("Tuesday")
+    WEDNESDAY = 3, _("Wednesday")
+    THURSDAY = 4, _("Thursday")
+    FRIDAY = 5, _("Friday")
+    SATURDAY = 6, _("Saturday")
+    SUNDAY = 7, _("Sunday")
+
+
+class AgencyHours(models.Model):
+    """One opening of an agency in its usual week: a day with a lunch break has two."""
+
+    agency = models.ForeignKey(Agency, on_delete=models.CASCADE, related_name="hours", verbose_name=_("agency"))
+    weekday = models.PositiveSmallIntegerField(_("day"), choices=Weekday.choices)
+    opens = models.TimeField(_("opens"))
+    closes = models.TimeField(_("closes"))
+
+    class Meta:
+        verbose_name = _("opening hours")
+        verbose_name_plural = _("opening hours")
+        ordering = ["agency", "weekday", "opens"]
+        constraints = [
+            models.UniqueConstraint(fields=["agency", "weekday", "opens"], name="agencyhours_unique_opening"),
+            models.CheckConstraint(
+                condition=models.Q(closes__gt=models.F("opens")),
+                name="agencyhours_closes_after",
+                violation_error_message=_("An opening must close after it opens."),
+            ),
+            models.CheckConstraint(condition=models.Q(weekday__gte=1, weekday__lte=7), name="agencyhours_weekday"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_weekday_display()} {self.opens:%H:%M}–{self.closes:%H:%M}"
+
+
+class AgencyHoursReduction(models.Model):
+    """Hours reduced, or the agency closed, for a few days (a strike, a flood, Ramadan),
+    with a note for the public. It replaces the usual hours on the days the agency
+    usually opens, from `starts_on` to `ends_on` included, in the operator's time zone."""
+
+    agency = models.ForeignKey(
+        Agency, on_delete=models.CASCADE, related_name="hours_reductions", verbose_name=_("agency")
+    )
+    starts_on = models.DateField(_("first day"))
+    ends_on = models.DateField(_("last day"))
+    closed = models.BooleanField(_("closed"), default=False)
+    opens = models.TimeField(_("opens"), null=True, blank=True)
+    closes = models.TimeField(_("closes"), null=True, blank=True)
+    note_ar = models.CharField(_("note (Arabic)"), max_length=300, blank=True)
+    note_fr = models.CharField(_("note (French)"), max_length=300, blank=True)
+
+    class Meta:
+        verbose_name = _("reduced opening hours")
+        verbose_name_plural = _("reduced opening hours")
+        ordering = ["agency", "-starts_on"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(ends_on__gte=models.F("starts_on")),
+                name="agencyreduction_ends_after_start",
+                violation_error_message=_("The last day cannot come before the first."),
+            ),
+            # Closed, with no hours; or open, with hours that make sense.
+            models.CheckConstraint(
+                condition=models.Q(closed=True, opens__isnull=True, closes__isnull=True)
+                | models.Q(closed=False, opens__isnull=False, closes__gt=models.F("opens")),
+                name="agencyreduction_closed_or_hours",
+                violation_error_message=_(
+                    "Either tick “closed” and leave the hours empty, or give the reduced opening and closing times."
+                ),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.agency_id} {self.starts_on}–{self.ends_on}"
+
+    @property
+    def note(self) -> str:
+        return self.note_ar if translation.get_language() == "ar" else self.note_fr
 
 
 class Subscriber(models.Model):

@@ -57,3 +57,14 @@ _DIGITS = str.maketrans("٠١٢٣٤٥٦٧٨٩۰۱۲۳۴۵۶۷۸۹", "01234567890
 def ascii_digits(text: str) -> str:
     """Digits as an Arabic phone keyboard types them, made ASCII."""
     return text.translate(_DIGITS)
+
+
+def phone_display_local(e164: str, *, region: str | None = None) -> str:
+    """A number as people of the operator's country write it: national
+    (71 123 456) when it is in that country, international otherwise
+    (+222 45 25 12 34). The spaces are no-break spaces, so a narrow screen
+    never breaks a number in the middle."""
+    number = phonenumbers.parse(e164, None)
+    own = phonenumbers.region_code_for_number(number) == (region or settings.SELFCARE_PHONE_REGION)
+    style = phonenumbers.PhoneNumberFormat.NATIONAL if own else phonenumbers.PhoneNumberFormat.INTERNATIONAL
+    return phonenumbers.format_number(number, style).replace(" ", "\u00a0")

@@ -12,4 +12,5 @@ urlpatterns = [
     path("password-reset/sent/", views.password_reset_done, name="password_reset_done"),
     path("password-reset/<uidb64>/<token>/", views.password_reset_confirm, name="password_reset_confirm"),
     path("password-reset/done/", views.password_reset_complete, name="password_reset_complete"),
+    path("agencies/", views.agency_list, name="agency_list"),
 ]

@@ -2,12 +2,15 @@ from __future__ import annotations
 
 from django.contrib.auth import views as auth_views
 from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
 from django.urls import reverse_lazy
+from django.utils import timezone
 from django.views.decorators.http import require_POST
 from django.views.i18n import set_language as django_set_language
 
 from .forms import LoginForm
 from .models import Subscriber
+from .selectors import agency_cards
 from .services import subscriber_set_language
 
 
@@ -15,6 +18,13 @@ class LoginView(auth_views.LoginView):
     form_class = LoginForm
     template_name = "accounts/login.html"
     redirect_authenticated_user = True
+
+
+def agency_list(request: HttpRequest) -> HttpResponse:
+    """Our agencies: addresses, hours (reduced ones while they apply), phones and
+    map links, for everybody, logged in or not."""
+    today = timezone.localdate()  # the operator's day: a reduction starts at its midnight
+    return render(request, "accounts/agency_list.html", {"agencies": agency_cards(today=today), "today": today})
 
 
 @require_POST

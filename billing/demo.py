@@ -20,11 +20,31 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts import roles
-from accounts.models import Agency, Language, Subscriber, User
+from accounts.models import (
+    Agency,
+    AgencyHours,
+    AgencyHoursReduction,
+    ChannelKind,
+    ContactChannel,
+    Language,
+    Subscriber,
+    User,
+)
 from core.dates import month_add
 from core.money import quantize
 
-from .models import UTILITY_KINDS, Bill, BillLine, Consumption, Plan, PlanTier, ServiceAccount, ServiceKind, Unit
+from .models import (
+    UTILITY_KINDS,
+    Bill,
+    BillLine,
+    Consumption,
+    Plan,
+    PlanTier,
+    PrintRequest,
+    ServiceAccount,
+    ServiceKind,
+    Unit,
+)
 from .services import account_numbers_reserve, bill_build, bills_flag_overdue
 
 DEMO_PASSWORD = "selfcare-demo"
@@ -41,13 +61,18 @@ DEMO_STAFF = [
     (DEMO_AUDITOR_EMAIL, roles.AUDITOR, "Leila", "Chebbi"),
 ]
 
+# Usual weeks as (first ISO weekday, last ISO weekday, opens, closes); Mauritania
+# works Sunday to Thursday. Coordinates and phones are plausible, not real.
 AGENCIES = [
-    ("TUN-C", "الوكالة التجارية تونس المركز", "Agence commerciale Tunis Centre", "Tunis",
-     "38 rue Kamel Ataturk, 1001 Tunis", "Lun–Ven 08:00–17:00, Sam 08:00–12:00"),
-    ("SFX-N", "الوكالة التجارية صفاقس الشمالية", "Agence commerciale Sfax Nord", "Sfax",
-     "Route de Tunis km 2, 3027 Sfax", "Lun–Ven 08:00–16:30"),
-    ("NKC-T", "وكالة نواكشوط تفرغ زينة", "Agence Nouakchott Tevragh Zeina", "Nouakchott",
-     "Avenue Charles de Gaulle, Tevragh Zeina", "Dim–Jeu 08:00–15:00"),
+    {"code": "TUN-C", "ar": "الوكالة التجارية تونس المركز", "fr": "Agence commerciale Tunis Centre", "city": "Tunis",
+     "address": "38 rue Kamel Ataturk, 1001 Tunis", "phone": "+21671123456", "lat": "36.800800", "lon": "10.180600",
+     "hours": [(1, 5, "08:00", "17:00"), (6, 6, "08:00", "12:00")]},
+    {"code": "SFX-N", "ar": "الوكالة التجارية صفاقس الشمالية", "fr": "Agence commerciale Sfax Nord", "city": "Sfax",
+     "address": "Route de Tunis km 2, 3027 Sfax", "phone": "+21674400500", "lat": "34.756000", "lon": "10.742000",
+     "hours": [(1, 5, "08:00", "12:00"), (1, 5, "13:30", "16:30")]},
+    {"code": "NKC-T", "ar": "وكالة نواكشوط تفرغ زينة", "fr": "Agence Nouakchott Tevragh Zeina", "city": "Nouakchott",
+     "address": "Avenue Charles de Gaulle, Tevragh Zeina", "phone": "+22245251234", "lat": "18.100000",
+     "lon": "-15.969000", "hours": [(7, 7, "08:00", "15:00"), (1, 4, "08:00", "15:00")]},
 ]  # fmt: skip
 
 # (code, ar, fr, en, kind, monthly fee, tiers [(from, to, price)] or allowances, active)
@@ -232,6 +257,81 @@ def history_save(consumptions: list[Consumption], bills: list[Bill], lines: list
     BillLine.objects.bulk_create([line for group in lines for line in group], batch_size=4000)
 
 
+def agencies_ensure(*, today: dt.date) -> list[Agency]:
+    """The demo's agencies with their week, and what `make run` should show:
+    Tunis Centre on reduced hours this week, Sfax Nord without paper bills."""
+    agencies = []
+    for spec in AGENCIES:
+        agency, created = Agency.objects.get_or_create(
+            code=spec["code"],
+            defaults={
+                "name_ar": spec["ar"], "name_fr": spec["fr"], "city": spec["city"], "address": spec["address"],
+                "phone": spec["phone"], "latitude": Decimal(spec["lat"]), "longitude": Decimal(spec["lon"]),
+            },
+        )  # fmt: skip
+        if created:
+            AgencyHours.objects.bulk_create(
+                AgencyHours(agency=agency, weekday=day, opens=dt.time.fromisoformat(opens),
+                            closes=dt.time.fromisoformat(closes))
+                for first, last, opens, closes in spec["hours"]
+                for day in range(first, last + 1)
+            )  # fmt: skip
+        agencies.append(agency)
+    tunis, sfax = agencies[0], agencies[1]
+    if not tunis.hours_reductions.exists():
+        AgencyHoursReduction.objects.create(
+            agency=tunis, starts_on=today - dt.timedelta(days=1), ends_on=today + dt.timedelta(days=6),
+            opens=dt.time(8, 30), closes=dt.time(12, 30),
+            note_fr="Travaux de rénovation : l'agence n'ouvre que le matin. Vos factures restent sur ce site.",
+            note_ar="أشغال تهيئة: الوكالة تفتح صباحًا فقط. فواتيركم متاحة دائمًا على هذا الموقع.",
+        )  # fmt: skip
+    if sfax.paperless_from is None:
+        sfax.paperless_from = month_add(today.replace(day=1), -3)
+        sfax.save(update_fields=["paperless_from"])
+    return agencies
+
+
+def paperless_rollout_seed(
+    *, subscribers: list[Subscriber], bills: list[Bill], today: dt.date, rng: random.Random
+) -> None:
+    """Enough for the back office's roll-out figures to mean something: about half
+    the subscribers with a verified SMS channel (some of them chose e-bills), and
+    paper copies asked for over the last year. The demo subscriber is left out:
+    the browser test registers and verifies her first channel itself."""
+    verified_at = timezone.now()
+    verified = [s for s in subscribers if rng.random() < 0.5]
+    ContactChannel.objects.bulk_create(
+        [
+            ContactChannel(subscriber=s, kind=ChannelKind.SMS, address=s.user.phone, language=s.preferred_language,
+                           verified_at=verified_at)
+            for s in verified
+        ],
+        batch_size=1000,
+    )  # fmt: skip
+    chose = [s.pk for s in verified if rng.random() < 0.3]
+    Subscriber.objects.filter(pk__in=chose).update(paperless=True)
+    # Paper copies: a few per month, asked for some days after the bill came out.
+    bills_by_subscriber: dict[int, list[Bill]] = {}
+    for bill in bills:
+        if bill.period >= month_add(today.replace(day=1), -12):
+            bills_by_subscriber.setdefault(bill.account.subscriber_id, []).append(bill)
+    asked = [
+        rng.choice(bills_by_subscriber[s.pk]) for s in verified if s.pk in bills_by_subscriber and rng.random() < 0.35
+    ]
+    requests = PrintRequest.objects.bulk_create(
+        [PrintRequest(bill=bill, agency_id=bill.account.subscriber.agency_id, status=PrintRequest.Status.PRINTED)
+         for bill in asked],
+        batch_size=1000,
+    )  # fmt: skip
+    for request in requests:  # requested_at is auto_now_add: set after the insert
+        request.requested_at = timezone.make_aware(
+            dt.datetime.combine(min(request.bill.issue_date + dt.timedelta(days=rng.randint(1, 20)), today),
+                                dt.time(rng.randint(8, 15), rng.randint(0, 59)))
+        )  # fmt: skip
+        request.printed_at = request.requested_at + dt.timedelta(hours=rng.randint(1, 48))
+    PrintRequest.objects.bulk_update(requests, ["requested_at", "printed_at"], batch_size=1000)
+
+
 def _role_group(role: str) -> Group:
     # The groups come from the data migration (accounts.roles); re-synced here
     # only if someone deleted them by hand, so the demo still logs in.
@@ -250,12 +350,7 @@ def demo_seed(*, subscribers: int = 500, months: int = 36, seed: int = 42) -> Se
     today = timezone.localdate()
     password = make_password(DEMO_PASSWORD)  # hashed once: PBKDF2 per user would take minutes
 
-    agencies = [
-        Agency.objects.get_or_create(
-            code=code, defaults={"name_ar": ar, "name_fr": fr, "city": city, "address": addr, "opening_hours": hours}
-        )[0]
-        for code, ar, fr, city, addr, hours in AGENCIES
-    ]
+    agencies = agencies_ensure(today=today)
     plans = plans_ensure()
     plans_by_kind: dict[str, list[Plan]] = {}
     for plan in plans.values():
@@ -328,6 +423,8 @@ def demo_seed(*, subscribers: int = 500, months: int = 36, seed: int = 42) -> Se
     )
     history_save(consumptions, bills, lines)
     bills_flag_overdue(today=today)
+    # A generator of its own: the bills above stay those the README describes.
+    paperless_rollout_seed(subscribers=profiles[1:], bills=bills, today=today, rng=random.Random(seed + 1))
     return SeedReport(
         created=True,
         agencies=len(agencies),

@@ -16,7 +16,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from accounts.models import Subscriber
-from accounts.selectors import subscriber_or_404
+from accounts.selectors import subscriber_is_paperless, subscriber_or_404
 from core.money import babel_locale
 
 from . import selectors, services
@@ -85,7 +85,8 @@ def bill_detail(request: HttpRequest, number: str) -> HttpResponse:
             "lines": bill.lines.all(),
             "is_overdue": bill.is_overdue(today),
             "today": today,
-            "paperless": subscriber.paperless,
+            # The paper-copy button: for those who get no paper bill, by choice or by their agency.
+            "paperless": subscriber_is_paperless(subscriber_id=subscriber.pk, today=today),
         },
     )
 

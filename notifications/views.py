@@ -12,7 +12,7 @@ from django.views.decorators.http import require_POST
 
 from accounts import services as account_services
 from accounts.models import ContactChannel
-from accounts.selectors import subscriber_or_404
+from accounts.selectors import subscriber_or_404, subscriber_paper_bills
 from accounts.services import ChannelError, InvalidAddress
 
 from . import verification
@@ -49,7 +49,12 @@ def channels(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "notifications/channels.html",
-        {"form": form, "subscriber": subscriber, "channels": subscriber.channels.order_by("kind", "created_at")},
+        {
+            "form": form,
+            "subscriber": subscriber,
+            "channels": subscriber.channels.order_by("kind", "created_at"),
+            "paper": subscriber_paper_bills(subscriber_id=subscriber.pk),
+        },
     )
 
 

@@ -16,6 +16,8 @@ from decimal import Decimal
 from functools import lru_cache
 from typing import Any
 
+from babel import Locale
+from babel.dates import get_day_names
 from django.conf import settings
 from django.http import HttpRequest
 from django.template.backends.jinja2 import Jinja2 as DjangoJinja2
@@ -169,6 +171,23 @@ def hhmm(value: Any) -> str:
     return timezone.localtime(value).strftime("%H:%M") if value else ""
 
 
+def clock(value: dt.time | None) -> str:
+    """A time of day with no date (an agency opens at 08:00)."""
+    return value.strftime("%H:%M") if value else ""
+
+
+@lru_cache(maxsize=16)
+def _weekday_names(locale: Locale) -> tuple[str, ...]:
+    names = get_day_names("wide", context="stand-alone", locale=locale)
+    return tuple(names[day][:1].upper() + names[day][1:] for day in range(7))  # lundi -> Lundi
+
+
+@pass_context
+def weekday(context: Context, iso_weekday: int) -> str:
+    """An ISO weekday (Monday is 1) named in the page's language."""
+    return _weekday_names(context["page_locale"])[iso_weekday - 1]
+
+
 def environment(**options: Any) -> Environment:
     # Always escaped: pages show names and addresses that subscribers typed.
     options.pop("autoescape", None)
@@ -185,7 +204,7 @@ def environment(**options: Any) -> Environment:
     )
     env.filters.update(
         money=money, unit_price=unit_price, quantity=quantity, month=month, longdate=longdate, meter=meter,
-        hhmm=hhmm, status_badge=status_badge,
+        hhmm=hhmm, status_badge=status_badge, clock=clock, weekday=weekday,
     )  # fmt: skip
     return env
 

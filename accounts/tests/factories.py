@@ -19,7 +19,6 @@ class AgencyFactory(factory.django.DjangoModelFactory):
     name_fr = factory.Sequence(lambda n: f"Agence {n}")
     city = "Tunis"
     address = "1 rue de Rome, Tunis"
-    opening_hours = "Lun–Ven 08:00–17:00"
 
 
 class UserFactory(factory.django.DjangoModelFactory):
