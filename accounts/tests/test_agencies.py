@@ -204,7 +204,7 @@ def test_the_login_page_and_every_page_footer_link_to_the_agencies(client: Clien
 
 
 def test_the_page_costs_a_fixed_number_of_queries(client: Client, django_assert_max_num_queries) -> None:
-    for n in range(8):
+    for _ in range(8):
         agency = AgencyFactory()
         AgencyHours.objects.create(agency=agency, weekday=1, opens=dt.time(8), closes=dt.time(12))
         AgencyHoursReduction.objects.create(

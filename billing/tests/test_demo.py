@@ -47,3 +47,22 @@ def test_the_seed_mixes_paid_partially_paid_and_overdue_bills() -> None:
     statuses = set(Bill.objects.values_list("status", flat=True))
     assert {Bill.Status.PAID, Bill.Status.PARTIALLY_PAID, Bill.Status.OVERDUE, Bill.Status.ISSUED} <= statuses
     assert ServiceAccount.objects.values("kind").distinct().count() >= 4
+
+
+def test_the_demo_agencies_have_hours_phones_a_reduction_and_a_paperless_roll_out() -> None:
+    from accounts.models import Agency
+    from accounts.selectors import agency_rollout_report
+    from billing.models import PrintRequest
+
+    demo_seed(subscribers=60, months=13)
+    html = Client().get("/fr/agencies/").content.decode()
+    assert html.count('class="card agency"') == 3
+    assert 'href="tel:+21671123456"' in html and 'href="geo:36.8008,10.1806?q=' in html
+    assert "Horaires réduits du" in html and "Travaux de rénovation" in html  # Tunis Centre, this week
+    assert "Plus de factures papier depuis le" in html  # Sfax Nord
+    _months, rows = agency_rollout_report(queryset=Agency.objects.all(), today=timezone.localdate())
+    sfax = next(row for row in rows if row.agency.code == "SFX-N")
+    assert 0 < sfax.verified < sfax.subscribers and sfax.paperless == sfax.verified  # rolled out
+    assert sum(sum(row.paper_copies) for row in rows) == PrintRequest.objects.count() > 0
+    # The demo subscriber has no channel: the browser test verifies her first one itself.
+    assert not User.objects.get(email=DEMO_SUBSCRIBER_EMAIL).subscriber.channels.exists()

@@ -42,7 +42,7 @@ for language in ("ar", "fr", "en"):
         reverse("billing:dashboard"), reverse("billing:bill_list"), reverse("billing:bill_list") + "?status=overdue",
         reverse("billing:bill_detail", args=[bill.number]), reverse("billing:consumption", args=[account.number]),
         reverse("billing:plan", args=[account.number]), reverse("notifications:messages"),
-        reverse("notifications:channels"),
+        reverse("notifications:channels"), reverse("accounts:agency_list"),
     ):
         url = url.replace("/fr/", f"/{language}/", 1)
         response = client.get(url)
