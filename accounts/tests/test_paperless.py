@@ -83,6 +83,7 @@ def test_the_contact_page_says_her_agency_stopped_paper_and_offers_no_way_back(
     client.force_login(subscriber.user)
     html = client.get("/fr/contact/").content.decode()
     assert "Votre agence n’imprime plus les factures depuis le" in html
+    assert html.count("<h2>Factures papier</h2>") == 1 and html.count("</html>") == 1  # one section, one page
     # Paper only on request (a copy per bill), not by switching back.
     assert 'name="paperless" value="0"' not in html and 'name="paperless" value="1"' not in html
 
