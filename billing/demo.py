@@ -132,8 +132,8 @@ class SeedReport:
 def demo_logins() -> list[tuple[str, str]]:
     return [
         (f"{DEMO_SUBSCRIBER_EMAIL} / {DEMO_SUBSCRIBER_PHONE}", "subscriber"),
-        (DEMO_CLERK_EMAIL, f"agency clerk, {AGENCIES[0][0]} (back office)"),
-        (DEMO_SUPERVISOR_EMAIL, f"agency supervisor, {AGENCIES[0][0]} (back office, approvals)"),
+        (DEMO_CLERK_EMAIL, f"agency clerk, {AGENCIES[0]['code']} (back office)"),
+        (DEMO_SUPERVISOR_EMAIL, f"agency supervisor, {AGENCIES[0]['code']} (back office, approvals)"),
         (DEMO_AUDITOR_EMAIL, "auditor (back office, read-only, every agency)"),
         (DEMO_ADMIN_EMAIL, "superuser"),
     ]

@@ -166,6 +166,10 @@ def test_staff_who_may_not_view_agencies_get_no_roll_out(client: Client, dataset
     assert client.get(reverse("admin:accounts_agency_rollout")).status_code == 403
 
 
-def test_a_clerk_who_may_view_agencies_sees_the_roll_out(client: Client, clerk, dataset) -> None:
+def test_a_clerk_sees_the_roll_out_of_her_own_agencies_only(client: Client, clerk, subscriber, dataset) -> None:
     client.force_login(clerk)
-    assert client.get(reverse("admin:accounts_agency_rollout")).status_code == 200
+    response = client.get(reverse("admin:accounts_agency_rollout"))
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert f'id="agency-{subscriber.agency.code}"' in html
+    assert 'id="agency-SFX"' not in html and 'id="agency-TUN"' not in html
