@@ -84,6 +84,8 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # Before anything reads the session, the query or the form: NUL never reaches a query.
+    "core.middleware.RefuseUnstorableInputMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -292,6 +294,10 @@ AFRICASTALKING_SENDER_ID = env("AFRICASTALKING_SENDER_ID")
 # signs nothing, so the unguessable path is the credential.
 # Unset, the hook answers 403 to everybody.
 AFRICASTALKING_CALLBACK_TOKEN = env("AFRICASTALKING_CALLBACK_TOKEN")
+# Delivery reports for a message id we do not know (yet) are kept to be applied
+# later, but only so many: in all, and per webhook call.
+SELFCARE_UNMATCHED_REPORTS_MAX = envint("SELFCARE_UNMATCHED_REPORTS_MAX", 10_000)
+SELFCARE_HOOK_MAX_REPORTS = envint("SELFCARE_HOOK_MAX_REPORTS", 100)
 WHATSAPP_GRAPH_URL = env("WHATSAPP_GRAPH_URL", "https://graph.facebook.com/v21.0")
 WHATSAPP_PHONE_NUMBER_ID = env("WHATSAPP_PHONE_NUMBER_ID")
 WHATSAPP_ACCESS_TOKEN = env("WHATSAPP_ACCESS_TOKEN")
