@@ -34,6 +34,10 @@ def _error(status: int, code: str, detail: str) -> JsonResponse:
     return JsonResponse({"error": {"code": code, "detail": detail}}, status=status)
 
 
+def _not_configured(setting: str) -> JsonResponse:
+    return _error(503, "not_configured", f"This hook is not configured ({setting} is not set).")
+
+
 def _inbox_full(exc: ReportInboxFull) -> JsonResponse:
     return _error(503, exc.code, exc.message)
 
@@ -42,7 +46,9 @@ def _inbox_full(exc: ReportInboxFull) -> JsonResponse:
 @require_POST
 def africastalking_report(request: HttpRequest, token: str) -> HttpResponse:
     expected = settings.AFRICASTALKING_CALLBACK_TOKEN
-    if not expected or not constant_time_compare(token, expected):
+    if not expected:  # only with DEBUG on: production refuses to start without it
+        return _not_configured("AFRICASTALKING_CALLBACK_TOKEN")
+    if not constant_time_compare(token, expected):
         return _error(403, "bad_token", "Unknown callback token.")
     message_id = request.POST.get("id", "").strip()
     raw_status = request.POST.get("status", "").strip()
@@ -83,6 +89,8 @@ def whatsapp_webhook(request: HttpRequest) -> HttpResponse:
             return HttpResponse(challenge, content_type="text/plain")
         return _error(403, "bad_verify_token", "Verification token does not match.")
 
+    if not settings.WHATSAPP_APP_SECRET:  # as above
+        return _not_configured("WHATSAPP_APP_SECRET")
     if not whatsapp_cloud.signature_valid(request.body, request.headers.get("X-Hub-Signature-256")):
         return _error(403, "bad_signature", "X-Hub-Signature-256 does not match the body.")
     statuses = _whatsapp_statuses(request.body)

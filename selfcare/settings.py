@@ -91,6 +91,8 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # Inside authentication (it reads request.user), so it sees every view's response.
+    "core.middleware.NoStoreForPrivatePagesMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # Last, as django-axes asks: it turns a locked-out login into its lockout page.
@@ -291,8 +293,8 @@ AFRICASTALKING_USERNAME = env("AFRICASTALKING_USERNAME", "sandbox")
 AFRICASTALKING_API_KEY = env("AFRICASTALKING_API_KEY")
 AFRICASTALKING_SENDER_ID = env("AFRICASTALKING_SENDER_ID")
 # Delivery reports come to /hooks/sms/africastalking/<token>/: Africa's Talking
-# signs nothing, so the unguessable path is the credential.
-# Unset, the hook answers 403 to everybody.
+# signs nothing, so the unguessable path is the credential. It and the WhatsApp
+# app secret are required in production (checked below, with WHATSAPP_APP_SECRET).
 AFRICASTALKING_CALLBACK_TOKEN = env("AFRICASTALKING_CALLBACK_TOKEN")
 # Delivery reports for a message id we do not know (yet) are kept to be applied
 # later, but only so many: in all, and per webhook call.
@@ -303,6 +305,13 @@ WHATSAPP_PHONE_NUMBER_ID = env("WHATSAPP_PHONE_NUMBER_ID")
 WHATSAPP_ACCESS_TOKEN = env("WHATSAPP_ACCESS_TOKEN")
 WHATSAPP_APP_SECRET = env("WHATSAPP_APP_SECRET")
 WHATSAPP_VERIFY_TOKEN = env("WHATSAPP_VERIFY_TOKEN")
+# Fail closed, as for SECRET_KEY: production never runs a hook that cannot check
+# who calls it. With DEBUG on (the demo, the tests) a missing one is allowed and
+# its hook answers 503 "not configured"; it never accepts unsigned input.
+if not DEBUG:
+    for _name in ("AFRICASTALKING_CALLBACK_TOKEN", "WHATSAPP_APP_SECRET"):
+        if not globals()[_name]:
+            raise ImproperlyConfigured(f"{_name} must be set when DEBUG is off (make run sets one for the demo).")
 SELFCARE_PROVIDER_TIMEOUT = float(env("SELFCARE_PROVIDER_TIMEOUT", "10"))
 # A message is retried with exponential back-off, then failed for good.
 SELFCARE_OUTBOX_MAX_ATTEMPTS = envint("SELFCARE_OUTBOX_MAX_ATTEMPTS", 6)

@@ -113,13 +113,10 @@ def test_the_sms_short_link_refuses_a_nul_and_still_leads_to_a_bill() -> None:
 
 
 def test_a_non_ascii_signature_header_is_refused_without_a_secret_involved(settings) -> None:
-    settings.WHATSAPP_APP_SECRET = ""
-    client = _client()
-    for secret in ("", APP_SECRET):
-        settings.WHATSAPP_APP_SECRET = secret
-        response = _whatsapp(client, b"{}", signature="sha256=\xe9t\xe9")
-        assert response.status_code == 403
-        assert response.json()["error"]["code"] == "bad_signature"
+    response = _whatsapp(_client(), b"{}", signature="sha256=\xe9t\xe9")
+
+    assert response.status_code == 403
+    assert response.json()["error"]["code"] == "bad_signature"
 
 
 @pytest.mark.parametrize(
