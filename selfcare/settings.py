@@ -95,6 +95,7 @@ MIDDLEWARE = [
     "core.middleware.NoStoreForPrivatePagesMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
     # Last, as django-axes asks: it turns a locked-out login into its lockout page.
     "axes.middleware.AxesMiddleware",
 ]
@@ -346,6 +347,25 @@ SESSION_COOKIE_AGE = envint("SESSION_COOKIE_AGE", 8 * 3600)
 
 # The Africa's Talking callback token is part of its URL: every logger that
 # prints a path masks it (core/logging.py; gunicorn's loggers in CoreConfig.ready).
+# Content-Security-Policy (django-csp 4): only our own scripts, styles and images,
+# nothing inline (no 'unsafe-inline' anywhere: core/tests/test_headers.py parses
+# every page for inline script, style and handlers). The SVG charts are inline
+# markup styled by presentation attributes and our stylesheet, which CSP allows.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'", "data:"],
+        "font-src": ["'self'"],
+        "connect-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    }
+}
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
