@@ -79,6 +79,10 @@ INSTALLED_APPS = [
     "accounts",
     "billing",
     "notifications",
+    # The audit trail (django-auditlog) and the pages built on it; after the apps
+    # it audits, so its admin replaces auditlog's.
+    "auditlog",
+    "backoffice",
 ]
 
 MIDDLEWARE = [
@@ -90,6 +94,8 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    # Names the user and client address of every audited write (core/audit.py).
+    "core.audit.AuditMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # Last, as django-axes asks: it turns a locked-out login into its lockout page.
     "axes.middleware.AxesMiddleware",
@@ -328,6 +334,9 @@ SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
 SESSION_COOKIE_AGE = envint("SESSION_COOKIE_AGE", 8 * 3600)
+
+# The audit trail stores before/after values as JSON.
+AUDITLOG_STORE_JSON_CHANGES = True
 
 LOGGING = {
     "version": 1,
