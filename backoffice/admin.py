@@ -11,10 +11,10 @@ from django.conf import settings
 from django.contrib import admin
 from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
-from django.urls import path, reverse
+from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 
 from accounts.models import Agency, User
@@ -157,30 +157,29 @@ class CustomerAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
-    def get_urls(self) -> list:
-        view = self.admin_site.admin_view
-        return [
-            path("", view(self.search_view), name="backoffice_customer_changelist"),
-            path("<int:subscriber_id>/", view(self.customer_view), name="backoffice_customer_change"),
-        ]
-
     def _context(self, request: HttpRequest, **extra: Any) -> dict[str, Any]:
         return {**self.admin_site.each_context(request), "opts": self.model._meta, **extra}
 
-    def search_view(self, request: HttpRequest) -> HttpResponse:
+    def changelist_view(self, request: HttpRequest, extra_context: dict | None = None) -> HttpResponse:
+        """The search page."""
         if not self.has_view_permission(request):
             raise PermissionDenied
         query = request.GET.get("q", "")
         found = customer_search(user=request.user, query=query)  # type: ignore[arg-type]
         if found.exact is not None:
-            return redirect("admin:backoffice_customer_change", subscriber_id=found.exact.pk)
+            return redirect("admin:backoffice_customer_change", found.exact.pk)
         context = self._context(request, title=_("Customer 360"), query=query, results=found.results)
         return TemplateResponse(request, "backoffice/customer_search.html", context)
 
-    def customer_view(self, request: HttpRequest, subscriber_id: int) -> HttpResponse:
+    def change_view(
+        self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: dict | None = None
+    ) -> HttpResponse:
+        """The customer's page."""
+        if not (object_id.isascii() and object_id.isdigit() and len(object_id) < 19):
+            raise Http404  # beyond a bigint is no customer either, and no 500
         if not self.has_view_permission(request):
             raise PermissionDenied
-        data = customer_360(user=request.user, subscriber_id=subscriber_id)  # type: ignore[arg-type]
+        data = customer_360(user=request.user, subscriber_id=int(object_id))  # type: ignore[arg-type]
         # Personal data was read: the trail says who looked, and from where.
         audit_record_access(instance=data.subscriber)
         currency = settings.SELFCARE_CURRENCY

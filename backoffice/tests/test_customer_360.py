@@ -195,3 +195,9 @@ def test_the_page_speaks_arabic(clerk_client, subscriber):
     html = response.content.decode()
     assert 'dir="rtl"' in html
     assert "الرصيد" in html
+
+
+@pytest.mark.parametrize("bad", ["99999999999999999999999", "abc", "%00"])
+def test_a_hostile_customer_id_is_a_404(clerk_client, bad):
+    url = reverse(SEARCH) + f"{bad}/change/"
+    assert clerk_client.get(url).status_code == 404
