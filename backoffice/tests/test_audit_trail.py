@@ -8,7 +8,6 @@ import datetime as dt
 import pytest
 from auditlog.models import LogEntry
 from django.contrib.auth.models import Permission
-from django.test import Client
 from django.urls import reverse
 
 from accounts.models import ChannelKind, ContactChannel, Subscriber

@@ -27,7 +27,7 @@ from core.money import format_money
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
-def test_a_clerk_finds_a_customer_by_phone_and_opens_their_page(live_server: Any, demo: Demo, new_page: Any) -> None:
+def test_a_clerk_finds_a_customer_by_phone_and_opens_their_page(live_server: Any, demo: Demo, new_page: Any) -> None:  # noqa: F811
     page = new_page()
     page.goto(f"{live_server.url}/fr/admin/")
     page.fill("input[name=username]", DEMO_CLERK_EMAIL)
