@@ -183,8 +183,8 @@ def test_the_trail_filters_by_staff_user_agency_object_and_date(client, superuse
     one_object = shown(resource_type=ct, object_id=other.pk)
     assert "By nobody" in one_object and "By the clerk" not in one_object
     today = LogEntry.objects.latest().timestamp.date()
-    assert "By nobody" in shown(**{"timestamp__gte": today.isoformat()})
-    assert shown(**{"timestamp__gte": (today + dt.timedelta(days=2)).isoformat()}) == set()
+    assert "By nobody" in shown(timestamp__gte=f"{today.isoformat()} 00:00:00+00:00")
+    assert shown(timestamp__gte=f"{(today + dt.timedelta(days=2)).isoformat()} 00:00:00+00:00") == set()
 
 
 def test_a_clerk_without_the_permission_cannot_read_the_trail(client, clerk):
@@ -200,3 +200,13 @@ def test_entries_cannot_reach_another_agency_through_the_scope(subscriber):
     moved.save()
     assert entries_for(moved)[-1].additional_data["agency_id"] == new_agency.id
     assert Bill.objects.count() == 0
+
+
+def test_a_change_of_role_is_recorded(client, superuser, clerk, clerk_group):
+    from django.contrib.auth.models import Group
+
+    supervisors = Group.objects.create(name="Supervisors (test)")
+    clerk.groups.add(supervisors)
+    entry = LogEntry.objects.get_for_object(clerk).latest()
+    assert entry.changes["groups"]["operation"] == "add"
+    assert entry.changes["groups"]["objects"] == [str(supervisors)]

@@ -80,6 +80,19 @@ def test_an_arabic_name_is_found_with_or_without_its_marks(clerk_client, subscri
     assert list(response.context["results"]) == [arabic]
 
 
+def test_accents_and_hamza_do_not_hide_a_name(clerk_client, subscriber):
+    latin = SubscriberFactory(full_name="Hélène Ben Aïssa", agency=subscriber.agency)
+    arabic = SubscriberFactory(full_name="أحمد إبراهيم", agency=subscriber.agency)
+    assert list(clerk_client.get(reverse(SEARCH), {"q": "helene ben aissa"}).context["results"]) == [latin]
+    assert list(clerk_client.get(reverse(SEARCH), {"q": "HÉLÈNE"}).context["results"]) == [latin]
+    assert list(clerk_client.get(reverse(SEARCH), {"q": "احمد ابراهيم"}).context["results"]) == [arabic]
+
+
+def test_search_text_is_text_not_a_pattern(clerk_client, subscriber, other_subscriber):
+    assert list(clerk_client.get(reverse(SEARCH), {"q": "%"}).context["results"]) == []
+    assert list(clerk_client.get(reverse(SEARCH), {"q": "_"}).context["results"]) == []
+
+
 def test_another_agencys_clerk_finds_nothing_and_gets_404(client, other_agency_clerk, subscriber, account):
     client.force_login(other_agency_clerk)
     for query in ["1000000016", "+21620111222", "Alice"]:
