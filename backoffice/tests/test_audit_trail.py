@@ -210,3 +210,15 @@ def test_a_change_of_role_is_recorded(client, superuser, clerk, clerk_group):
     entry = LogEntry.objects.get_for_object(clerk).latest()
     assert entry.changes["groups"]["operation"] == "add"
     assert entry.changes["groups"]["objects"] == [str(supervisors)]
+
+
+def test_audit_record_writes_one_entry_with_the_scope_and_the_actor(subscriber, clerk):
+    from core.audit import audit_record
+
+    with audit_context(actor=clerk, remote_addr="10.0.0.5"):
+        entry = audit_record(
+            instance=subscriber, action=LogEntry.Action.UPDATE, changes={"user": [1, 2]}, extra={"reason": "test"}
+        )
+    entry.refresh_from_db()
+    assert (entry.actor, entry.remote_addr, entry.changes) == (clerk, "10.0.0.5", {"user": [1, 2]})
+    assert entry.additional_data == {"agency_id": subscriber.agency_id, "subscriber_id": subscriber.pk, "reason": "test"}
