@@ -18,20 +18,13 @@ from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 
 from accounts.models import Agency, User
+from accounts.scoping import AgencyScopedAdmin
 from accounts.selectors import staff_agency_ids
 from core.audit import CUSTOMER_360_PERMISSIONS, audit_record_access
 from core.money import format_money
 
 from .models import Customer
 from .selectors import customer_360, customer_search
-
-
-def _entries_for_staff(request: HttpRequest, entries: QuerySet[LogEntry]) -> QuerySet[LogEntry]:
-    """A supervisor reads their agencies' entries; auditors and superusers every one."""
-    agency_ids = staff_agency_ids(request.user)  # type: ignore[arg-type]
-    if agency_ids is None:
-        return entries
-    return entries.filter(additional_data__agency_id__in=sorted(agency_ids))
 
 
 class AgencyFilter(admin.SimpleListFilter):
@@ -92,12 +85,14 @@ admin.site.unregister(LogEntry)
 
 
 @admin.register(LogEntry)
-class LogEntryAdmin(AuditlogLogEntryAdmin):
+class LogEntryAdmin(AgencyScopedAdmin, AuditlogLogEntryAdmin):
     """The audit trail: read by auditors (every agency) and supervisors (theirs);
     written by the application only. No one, not even a superuser, adds, edits
     or deletes an entry here: the permissions below say no whatever the groups."""
 
-    # For the agency-scoping mixin of the admin: where an entry's agency is.
+    # Where an entry's agency is (the mixin scopes by it): a supervisor reads their
+    # agencies' entries; auditors and superusers every one. An entry of no agency
+    # (a plan, a staff account) is for them only.
     agency_path = "additional_data__agency_id"
 
     list_display = ["created", "resource_url", "action", "msg_short", "actor_display", "remote_addr"]
@@ -122,9 +117,6 @@ class LogEntryAdmin(AuditlogLogEntryAdmin):
     def actor_display(self, obj: LogEntry) -> str:
         return str(obj.actor or obj.actor_email or "—")
 
-    def get_queryset(self, request: HttpRequest) -> QuerySet[LogEntry]:
-        return _entries_for_staff(request, super().get_queryset(request))
-
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
@@ -136,9 +128,10 @@ class LogEntryAdmin(AuditlogLogEntryAdmin):
 
 
 @admin.register(Customer)
-class CustomerAdmin(admin.ModelAdmin):
+class CustomerAdmin(AgencyScopedAdmin):
     """Customer 360: a search page and one page per customer, in the admin's look."""
 
+    # Its pages scope themselves through backoffice.selectors (staff_agency_ids).
     agency_path = "agency"
 
     def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:

@@ -28,7 +28,10 @@ class BackofficeConfig(AppConfig):
 
 AUDITED_MODELS: dict[str, dict] = {
     # Never the password hash; last_login changes at each login and says nothing.
-    "accounts.User": {"exclude_fields": ["password", "last_login"], "m2m_fields": {"groups", "user_permissions"}},
+    "accounts.User": {
+        "exclude_fields": ["password", "last_login"],
+        "m2m_fields": {"groups", "user_permissions", "agencies"},
+    },
     "accounts.Agency": {},
     "accounts.Subscriber": {},
     "accounts.ContactChannel": {},
@@ -41,4 +44,7 @@ AUDITED_MODELS: dict[str, dict] = {
     "billing.Bill": {},
     "billing.PrintRequest": {},
     "billing.SmsAlertSubscription": {},
+    # Maker-checker requests and reading corrections: who asked, who decided.
+    "billing.ChangeRequest": {},
+    "billing.ReadingCorrection": {},
 }

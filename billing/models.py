@@ -443,10 +443,12 @@ class SmsAlertSubscription(AuditScoped, models.Model):
         return f"{self.account_id} since {self.started_on}"
 
 
-class ChangeRequest(models.Model):
+class ChangeRequest(AuditScoped, models.Model):
     """A change of who a subscriber or a contract is, asked with a reason by one
     member of staff and applied only once a supervisor of the agency approves
     (maker-checker): a login re-link or a transfer of contract."""
+
+    audit_scope = {"agency_id": "agency_id", "subscriber_id": "subscriber_id"}
 
     class Kind(models.TextChoices):
         LOGIN_RELINK = "login_relink", _("Re-link a subscriber's login")
@@ -541,11 +543,20 @@ class ChangeRequest(models.Model):
     def __str__(self) -> str:
         return f"{self.get_kind_display()} ({self.get_status_display()})"
 
+    def get_additional_data(self) -> dict:
+        # A transfer of contract names its subscriber as `from_subscriber`.
+        return {"agency_id": self.agency_id, "subscriber_id": self.subscriber_id or self.from_subscriber_id}
 
-class ReadingCorrection(models.Model):
+
+class ReadingCorrection(AuditScoped, models.Model):
     """A corrected meter reading. The consumption row holds the value bills use;
     each correction keeps the value it replaced, so the first correction of a
     row holds the reading as it was taken, and nothing is lost."""
+
+    audit_scope = {
+        "agency_id": "consumption__account__subscriber__agency_id",
+        "subscriber_id": "consumption__account__subscriber_id",
+    }
 
     consumption = models.ForeignKey(
         Consumption, on_delete=models.CASCADE, related_name="corrections", verbose_name=_("reading")

@@ -30,8 +30,7 @@ from django.http import HttpRequest
 # Who an entry names when nobody asked for the write (a Celery task, a command).
 SYSTEM_ACTOR = "system"
 
-# What a role needs to read the trail (the roles' data migration grants it).
-AUDIT_VIEW_PERMISSIONS: tuple[str, ...] = ("auditlog.view_logentry",)
+# What a role needs to read the trail is accounts.roles.AUDIT_TRAIL_PERMISSIONS.
 # What a role needs to open the Customer 360 page and its search.
 CUSTOMER_360_PERMISSIONS: tuple[str, ...] = ("accounts.view_subscriber",)
 

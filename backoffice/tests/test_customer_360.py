@@ -109,7 +109,8 @@ def test_the_page_needs_staff_and_the_subscriber_view_permission(client, subscri
     assert response.status_code == 302 and "/login/" in response["Location"]
     from accounts.tests.factories import UserFactory
 
-    staff = UserFactory(is_staff=True, agency=subscriber.agency)
+    staff = UserFactory(is_staff=True)
+    staff.agencies.add(subscriber.agency)
     client.force_login(staff)
     assert client.get(page_url(subscriber)).status_code == 403
     assert client.get(reverse(SEARCH), {"q": "alice"}).status_code == 403
