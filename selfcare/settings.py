@@ -79,6 +79,10 @@ INSTALLED_APPS = [
     "accounts",
     "billing",
     "notifications",
+    # The audit trail (django-auditlog) and the pages built on it; after the apps
+    # it audits, so its admin replaces auditlog's.
+    "auditlog",
+    "backoffice",
 ]
 
 MIDDLEWARE = [
@@ -94,6 +98,8 @@ MIDDLEWARE = [
     # Inside authentication (it reads request.user), so it sees every view's response.
     "core.middleware.NoStoreForPrivatePagesMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    # Names the user and client address of every audited write (core/audit.py).
+    "core.audit.AuditMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
     # Last, as django-axes asks: it turns a locked-out login into its lockout page.
@@ -365,6 +371,8 @@ CONTENT_SECURITY_POLICY = {
         "frame-ancestors": ["'none'"],
     }
 }
+# The audit trail stores before/after values as JSON.
+AUDITLOG_STORE_JSON_CHANGES = True
 
 LOGGING = {
     "version": 1,
