@@ -6,10 +6,11 @@ from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import transaction
 from django.utils.translation import gettext as _
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from core.exceptions import ApplicationError
 
-from .models import ChannelKind, ContactChannel, Language, Subscriber
+from .models import ChannelKind, ContactChannel, Language, Subscriber, User
 from .phones import InvalidPhoneNumber, phone_to_e164
 
 
@@ -80,3 +81,21 @@ def subscriber_set_paperless(*, subscriber: Subscriber, paperless: bool) -> None
     if subscriber.paperless != paperless:
         subscriber.paperless = paperless
         subscriber.save(update_fields=["paperless"])
+
+
+# --- Staff second factor (TOTP, django-otp) ---
+
+
+def staff_device_for_enrolment(*, user: User) -> TOTPDevice:
+    """The staff user's unconfirmed TOTP device, made once: reloading the page keeps
+    the same secret, so a QR code already scanned stays good."""
+    device = TOTPDevice.objects.filter(user=user, confirmed=False).order_by("pk").first()
+    return device or TOTPDevice.objects.create(user=user, name="default", confirmed=False)
+
+
+def staff_device_confirm(*, device: TOTPDevice) -> None:
+    """A first valid code proves the app holds the secret; other half-done enrolments go."""
+    with transaction.atomic():
+        device.confirmed = True
+        device.save(update_fields=["confirmed"])
+        TOTPDevice.objects.filter(user_id=device.user_id, confirmed=False).delete()
