@@ -8,6 +8,13 @@ class AccountsConfig(AppConfig):
     name = "accounts"
     verbose_name = _("Customers and agencies")
 
+    def ready(self) -> None:
+        from django.contrib.auth.signals import user_login_failed
+
+        from .backends import login_failure_count
+
+        user_login_failed.connect(login_failure_count, dispatch_uid="accounts.login_failure_count")
+
 
 class StaffAdminConfig(admin_apps.AdminConfig):
     """Django's admin, on a site that asks staff for a second factor (adminsite.py)."""

@@ -181,7 +181,9 @@ else:
 # --- Users and login ------------------------------------------------------
 AUTH_USER_MODEL = "accounts.User"
 AUTHENTICATION_BACKENDS = [
-    # django-axes first: it refuses a locked-out identifier before any password check.
+    # Refusals before any password check: per client address across usernames
+    # (password spraying, accounts/backends.py), then django-axes per account and address.
+    "accounts.backends.ClientAddressThrottleBackend",
     "axes.backends.AxesStandaloneBackend",
     "accounts.backends.EmailOrPhoneBackend",
 ]
@@ -211,6 +213,14 @@ AXES_VERBOSE = False
 # office; the demo (DEBUG) lets them in with the password alone, and says so.
 SELFCARE_STAFF_OTP_REQUIRED = envbool("SELFCARE_STAFF_OTP_REQUIRED", not DEBUG)
 OTP_TOTP_ISSUER = env("OTP_TOTP_ISSUER", "Selfcare")
+# Password spraying: failed logins per client address, whatever the usernames,
+# on top of axes' 5 per account and address (counted against the account, so a
+# phone and an e-mail share one count).
+SELFCARE_LOGIN_FAILURES_PER_CLIENT = envint("SELFCARE_LOGIN_FAILURES_PER_CLIENT", 30)
+SELFCARE_LOGIN_FAILURES_WINDOW = 3600
+# Password-reset mails: per address and per client address, per hour.
+SELFCARE_PASSWORD_RESETS_PER_ADDRESS = envint("SELFCARE_PASSWORD_RESETS_PER_ADDRESS", 3)
+SELFCARE_PASSWORD_RESETS_PER_CLIENT = envint("SELFCARE_PASSWORD_RESETS_PER_CLIENT", 10)
 
 # --- Internationalisation -------------------------------------------------
 LANGUAGE_CODE = env("LANGUAGE_CODE", "fr")
