@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import transaction
@@ -9,6 +10,7 @@ from django.utils.translation import gettext as _
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from core.exceptions import ApplicationError
+from core.throttle import throttle_allow
 
 from .models import ChannelKind, ContactChannel, Language, Subscriber, User
 from .phones import InvalidPhoneNumber, phone_to_e164
@@ -81,6 +83,17 @@ def subscriber_set_paperless(*, subscriber: Subscriber, paperless: bool) -> None
     if subscriber.paperless != paperless:
         subscriber.paperless = paperless
         subscriber.save(update_fields=["paperless"])
+
+
+def password_reset_allowed(*, email: str, client: str) -> bool:
+    """Whether one more reset mail may go out: at most a few per address and per
+    client address an hour, so nobody floods a mailbox or our mail provider."""
+    return throttle_allow(
+        limits=[
+            ("password-reset-address", email.strip().lower(), settings.SELFCARE_PASSWORD_RESETS_PER_ADDRESS, 3600),
+            ("password-reset-client", client, settings.SELFCARE_PASSWORD_RESETS_PER_CLIENT, 3600),
+        ]
+    )
 
 
 # --- Staff second factor (TOTP, django-otp) ---

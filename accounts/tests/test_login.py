@@ -132,3 +132,23 @@ def test_phone_and_email_failures_count_against_one_account(
     # The tenth failure, half by phone and half by e-mail, locked the account at this address.
     assert client.post("/fr/login/", {"username": "+21620111222", "password": password}).status_code == 429
     assert client.post("/fr/login/", {"username": "alice@example.com", "password": password}).status_code == 429
+
+
+def test_password_reset_mails_are_limited_per_address(client: Client, subscriber: Subscriber) -> None:
+    for _ in range(10):
+        response = client.post("/fr/password-reset/", {"email": "alice@example.com"})
+        # Always the same neutral answer: it reveals neither the limit nor the account.
+        assert response.status_code == 302 and response["Location"] == "/fr/password-reset/sent/"
+    assert len(mail.outbox) == 3
+
+
+def test_password_reset_mails_are_limited_per_client_address(client: Client) -> None:
+    from accounts.tests.factories import UserFactory
+
+    for i in range(12):
+        UserFactory(email=f"user{i}@example.com")
+        assert client.post("/fr/password-reset/", {"email": f"user{i}@example.com"}).status_code == 302
+    assert len(mail.outbox) == 10
+    # Another client still gets its mail.
+    Client(REMOTE_ADDR="10.9.9.9").post("/fr/password-reset/", {"email": "user11@example.com"})
+    assert len(mail.outbox) == 11
