@@ -22,8 +22,8 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from .services import staff_device_confirm, staff_device_for_enrolment
 from .models import User
+from .services import staff_device_confirm, staff_device_for_enrolment
 
 
 def staff_is_verified(request: HttpRequest) -> bool:
@@ -49,7 +49,9 @@ def otp_step(request: HttpRequest, site: AdminSite) -> HttpResponse:
     if not (user.is_authenticated and user.is_active and user.is_staff):
         return redirect(reverse(f"{site.name}:login", current_app=site.name))
     next_url = request.POST.get("next") or request.GET.get("next") or ""
-    if not url_has_allowed_host_and_scheme(next_url, allowed_hosts={request.get_host()}, require_https=request.is_secure()):
+    if not url_has_allowed_host_and_scheme(
+        next_url, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
         next_url = ""
     next_url = next_url or reverse(f"{site.name}:index", current_app=site.name)
     if staff_is_verified(request):

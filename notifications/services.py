@@ -22,7 +22,7 @@ from django.utils import timezone, translation
 from accounts.models import ChannelKind, ContactChannel, Subscriber
 from core.money import Money, format_money
 
-from .events import EventType
+from .events import SECRET_MASK, EventType
 from .models import Message
 from .sms import GSM7_BASIC, GSM7_EXTENDED, sms_length
 from .tasks import outbox_relay
@@ -129,6 +129,9 @@ def message_rows(
     account number): the back office searches on it.
     """
     rows = []
+    if event.sealed_param:
+        # Never stored in clear, so never shown to staff: the relay fills it in.
+        context = {**context, event.sealed_param: SECRET_MASK}
     for channel in _eligible(channels, event):
         localised = _localise(context, channel.language)
         rendered = message_render(event=event, language=channel.language, channel_kind=channel.kind, context=localised)
@@ -140,7 +143,7 @@ def message_rows(
         wait_until = None if event.urgent or channel.kind not in QUIET_CHANNELS else quiet_hours_end(now=now)
         rows.append(
             Message(
-                dedupe_key=f"{event.name}:{object_key}:{channel.pk}",
+                dedupe_key=message_dedupe_key(event=event, object_key=object_key, channel_id=channel.pk),
                 event=event.name,
                 subscriber=subscriber,
                 reference=reference,
@@ -159,6 +162,15 @@ def message_rows(
             )
         )
     return rows
+
+
+def message_dedupe_key(*, event: EventType, object_key: str, channel_id: int) -> str:
+    return f"{event.name}:{object_key}:{channel_id}"
+
+
+def message_object_key(*, message: Message) -> str:
+    """The `object_key` a message was written for (its dedupe key's middle part)."""
+    return message.dedupe_key.split(":", 1)[1].rsplit(":", 1)[0]
 
 
 def outbox_write(rows: list[Message]) -> int:
@@ -201,6 +213,13 @@ def _localise(context: dict[str, Any], language: str) -> dict[str, Any]:
         elif isinstance(value, dt.date):
             out[key] = value.strftime("%d/%m/%Y")
     return out
+
+
+def channel_messages_cancel(*, channel: ContactChannel) -> int:
+    """Cancel what is still queued for a channel that is being removed."""
+    return Message.objects.filter(channel=channel, status=Message.Status.PENDING).update(
+        status=Message.Status.CANCELLED, last_error="The channel was removed."
+    )
 
 
 # --- Back office -----------------------------------------------------------

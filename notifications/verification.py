@@ -24,11 +24,43 @@ from accounts.phones import ascii_digits
 from accounts.services import ChannelError, channel_address_clean
 
 from .events import EventType
-from .services import notify
+from .models import Message
+from .services import message_object_key, notify
 
 OTP_VALIDITY = dt.timedelta(minutes=10)
 OTP_MAX_WRONG = 5
 OTP_MAX_PER_HOUR = 3
+
+
+def _code_hash(channel_id: int, code: str) -> str:
+    # Keyed: a leaked table of six-digit codes cannot be brute-forced offline.
+    return hmac.new(settings.SECRET_KEY.encode(), f"{channel_id}:{code}".encode(), hashlib.sha256).hexdigest()
+
+
+def _code_from_salt(salt: str) -> str:
+    """The six digits of one verification, derived (keyed) from its random salt.
+
+    Nothing readable by staff holds the code: the outbox row says `******` and
+    the verification row keeps a salt and a hash, both useless without
+    SECRET_KEY. The relay derives the code again just before sending.
+    """
+    digest = hmac.new(settings.SECRET_KEY.encode(), f"channel-code:{salt}".encode(), hashlib.sha256).digest()
+    return f"{int.from_bytes(digest[:8], 'big') % 1_000_000:06d}"
+
+
+def verification_codes_fill(messages: list[Message]) -> dict[int, str | None]:
+    """Each verification message's code, at send time; None if the code was
+    replaced by a newer one, used, voided or expired (sending it would not help)."""
+    ids = {m.pk: int(message_object_key(message=m).removeprefix("v")) for m in messages}
+    now = timezone.now()
+    live = {
+        v.pk: _code_from_salt(v.salt)
+        for v in ChannelVerification.objects.filter(
+            pk__in=set(ids.values()), status=ChannelVerification.Status.PENDING, expires_at__gt=now
+        ).exclude(salt="")
+    }
+    return {pk: live.get(verification_id) for pk, verification_id in ids.items()}
+
 
 VERIFICATION_CODE = EventType(
     name="verification_code",
@@ -38,6 +70,8 @@ VERIFICATION_CODE = EventType(
     whatsapp_params=("code",),
     # The code is what verifies the channel, so it goes to one that is not yet.
     verified_only=False,
+    sealed_param="code",
+    sealed_fill=verification_codes_fill,
 )
 
 
@@ -69,11 +103,6 @@ def channel_add(
     return channel
 
 
-def _code_hash(channel_id: int, code: str) -> str:
-    # Keyed: a leaked table of six-digit codes cannot be brute-forced offline.
-    return hmac.new(settings.SECRET_KEY.encode(), f"{channel_id}:{code}".encode(), hashlib.sha256).hexdigest()
-
-
 def channel_code_send(*, channel: ContactChannel, requested_by: User | None = None) -> None:
     """Send a fresh six-digit code; earlier codes for the channel stop working."""
     now = timezone.now()
@@ -88,11 +117,12 @@ def channel_code_send(*, channel: ContactChannel, requested_by: User | None = No
         channel.verifications.filter(status=ChannelVerification.Status.PENDING).update(
             status=ChannelVerification.Status.VOID
         )
-        code = f"{secrets.randbelow(1_000_000):06d}"
+        salt = secrets.token_hex(16)
         verification = ChannelVerification.objects.create(
             channel=channel,
             address=channel.address,
-            code_hash=_code_hash(channel.pk, code),
+            salt=salt,
+            code_hash=_code_hash(channel.pk, _code_from_salt(salt)),
             expires_at=now + OTP_VALIDITY,
             requested_by=requested_by,
         )
@@ -100,7 +130,7 @@ def channel_code_send(*, channel: ContactChannel, requested_by: User | None = No
             event=VERIFICATION_CODE,
             subscriber=channel.subscriber,
             object_key=f"v{verification.pk}",
-            context={"code": code},
+            context={},
             channels=[channel],
             now=now,
         )
