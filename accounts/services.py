@@ -13,7 +13,7 @@ from core.exceptions import ApplicationError
 from core.throttle import throttle_allow
 
 from .models import ChannelKind, ContactChannel, Language, Subscriber, User
-from .phones import InvalidPhoneNumber, phone_to_e164
+from .phones import InvalidPhoneNumber, country_names, phone_region, phone_to_e164
 
 
 def subscriber_set_language(*, subscriber: Subscriber, language: str) -> None:
@@ -44,9 +44,16 @@ def channel_address_clean(*, kind: str, raw: str) -> str:
             raise InvalidAddress(_("Enter a valid e-mail address.")) from None
         return address
     try:
-        return phone_to_e164(raw, mobile_only=True)
+        number = phone_to_e164(raw, mobile_only=True)
     except InvalidPhoneNumber:
         raise InvalidAddress(_("Enter a mobile phone number that can receive messages.")) from None
+    # Only the operator's country (and any it allows): no SMS to premium or far destinations.
+    allowed = [settings.SELFCARE_PHONE_REGION, *settings.SELFCARE_PHONE_REGIONS_ALLOWED]
+    if phone_region(number) not in allowed:
+        raise InvalidAddress(
+            _("We can only send messages to numbers from: %(countries)s.") % {"countries": country_names(allowed)}
+        )
+    return number
 
 
 def channel_update(

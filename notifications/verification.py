@@ -22,6 +22,7 @@ from django.utils.translation import gettext_lazy
 from accounts.models import ChannelVerification, ContactChannel, Subscriber, User
 from accounts.phones import ascii_digits
 from accounts.services import ChannelError, channel_address_clean
+from core.throttle import throttle_allow
 
 from .events import EventType
 from .models import Message
@@ -84,11 +85,18 @@ class CodeRejected(ChannelError):
 
 
 def channel_add(
-    *, subscriber: Subscriber, kind: str, address: str, language: str | None = None, registered_by: User | None = None
+    *,
+    subscriber: Subscriber,
+    kind: str,
+    address: str,
+    language: str | None = None,
+    registered_by: User | None = None,
+    client: str = "",
 ) -> ContactChannel:
     """Register a channel (unverified) and send it a code; adding it again resends instead.
 
     The answer is the same whether or not another subscriber uses the address.
+    `client` is the requester's network address (subscriber pages), for its own limit.
     """
     address = channel_address_clean(kind=kind, raw=address)
     with transaction.atomic():
@@ -99,21 +107,39 @@ def channel_add(
             defaults={"language": language or subscriber.preferred_language, "registered_by": registered_by},
         )
     if not channel.is_verified:
-        channel_code_send(channel=channel, requested_by=registered_by)
+        channel_code_send(channel=channel, requested_by=registered_by, client=client)
     return channel
 
 
-def channel_code_send(*, channel: ContactChannel, requested_by: User | None = None) -> None:
-    """Send a fresh six-digit code; earlier codes for the channel stop working."""
+def channel_code_send(*, channel: ContactChannel, requested_by: User | None = None, client: str = "") -> None:
+    """Send a fresh six-digit code; earlier codes for the channel stop working.
+
+    Limited per hour: 3 to one address for one subscriber (counted per subscriber,
+    so nobody can use up another person's number), and, in the cache (they must
+    survive a removed channel), per subscriber, per destination across
+    subscribers, and per client address when the subscriber asks from the portal
+    (a clerk's counter serves many subscribers from one address). Together they
+    stop anyone pumping codes to many numbers (premium destinations) or one.
+    """
     now = timezone.now()
     with transaction.atomic():
         # Lock the channel so two quick clicks cannot both pass the hourly limit.
         ContactChannel.objects.select_for_update().get(pk=channel.pk)
         recent = ChannelVerification.objects.filter(
-            address=channel.address, created_at__gte=now - dt.timedelta(hours=1)
+            channel__subscriber_id=channel.subscriber_id,
+            address=channel.address,
+            created_at__gte=now - dt.timedelta(hours=1),
         )
         if recent.count() >= OTP_MAX_PER_HOUR:
             raise TooManyCodes(_("Too many codes were sent to this address. Please try again in an hour."))
+        limits = [
+            ("codes-subscriber", str(channel.subscriber_id), settings.SELFCARE_CODES_PER_SUBSCRIBER, 3600),
+            ("codes-address", channel.address, settings.SELFCARE_CODES_PER_ADDRESS, 3600),
+        ]
+        if client:
+            limits.append(("codes-client", client, settings.SELFCARE_CODES_PER_CLIENT, 3600))
+        if not throttle_allow(limits=limits):
+            raise TooManyCodes(_("Too many codes were asked for. Please try again in an hour."))
         channel.verifications.filter(status=ChannelVerification.Status.PENDING).update(
             status=ChannelVerification.Status.VOID
         )

@@ -221,6 +221,14 @@ SELFCARE_LOGIN_FAILURES_WINDOW = 3600
 # Password-reset mails: per address and per client address, per hour.
 SELFCARE_PASSWORD_RESETS_PER_ADDRESS = envint("SELFCARE_PASSWORD_RESETS_PER_ADDRESS", 3)
 SELFCARE_PASSWORD_RESETS_PER_CLIENT = envint("SELFCARE_PASSWORD_RESETS_PER_CLIENT", 10)
+# Verification codes per hour: per subscriber, per destination (across
+# subscribers) and per client address (portal only); 3 per subscriber and address.
+SELFCARE_CODES_PER_SUBSCRIBER = envint("SELFCARE_CODES_PER_SUBSCRIBER", 5)
+SELFCARE_CODES_PER_ADDRESS = envint("SELFCARE_CODES_PER_ADDRESS", 10)
+SELFCARE_CODES_PER_CLIENT = envint("SELFCARE_CODES_PER_CLIENT", 10)
+# Phone channels only in the operator's country (SELFCARE_PHONE_REGION) and
+# these others (ISO 3166 codes, comma-separated, e.g. "DZ,LY").
+SELFCARE_PHONE_REGIONS_ALLOWED = [r.upper() for r in envlist("SELFCARE_PHONE_REGIONS_ALLOWED")]
 
 # --- Internationalisation -------------------------------------------------
 LANGUAGE_CODE = env("LANGUAGE_CODE", "fr")
