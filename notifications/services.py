@@ -16,6 +16,8 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models.constants import OnConflict
+from django.db.models.sql import InsertQuery
 from django.template.loader import render_to_string
 from django.utils import timezone, translation
 
@@ -174,14 +176,30 @@ def message_object_key(*, message: Message) -> str:
 
 
 def outbox_write(rows: list[Message]) -> int:
-    """Insert rows whose dedupe key is new; the relay runs once the transaction commits."""
+    """Insert rows whose dedupe key is new; returns how many this call really wrote.
+
+    `INSERT … ON CONFLICT DO NOTHING RETURNING id`: a row another writer holds
+    (committed, or in flight: PostgreSQL waits for it) is skipped and not
+    counted, so two concurrent runs report counts that add up to the rows
+    written. (bulk_create(ignore_conflicts=True) returns every object given.)
+    The relay runs once the transaction commits.
+    """
     if not rows:
         return 0
-    keys = {row.dedupe_key for row in rows}
-    existing = set(Message.objects.filter(dedupe_key__in=keys).values_list("dedupe_key", flat=True))
-    # ignore_conflicts covers a concurrent writer between the read and the insert.
-    Message.objects.bulk_create([r for r in rows if r.dedupe_key not in existing], ignore_conflicts=True)
-    created = len(keys - existing)
+    fields = [f for f in Message._meta.concrete_fields if not f.primary_key]
+    connection = transaction.get_connection()
+    batch = max(connection.ops.bulk_batch_size(fields, rows), 1)
+    created = 0
+    with transaction.atomic(), connection.cursor() as cursor:
+        for start in range(0, len(rows), batch):
+            # Django's own INSERT (what bulk_create compiles), with RETURNING kept.
+            query = InsertQuery(Message, on_conflict=OnConflict.IGNORE)
+            query.insert_values(fields, rows[start : start + batch])
+            compiler = query.get_compiler(connection=connection)
+            compiler.returning_fields = [Message._meta.pk]
+            for sql, params in compiler.as_sql():
+                cursor.execute(sql, params)
+                created += len(cursor.fetchall())
     if created:
         _kick_relay_on_commit()
     return created
