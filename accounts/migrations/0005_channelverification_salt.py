@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('accounts', '0002_subscriber_paperless_contactchannel_and_more'),
+        ('accounts', '0004_staff_roles'),
     ]
 
     operations = [

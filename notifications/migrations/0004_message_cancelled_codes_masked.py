@@ -18,8 +18,8 @@ def mask_stored_codes(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('notifications', '0002_outbox_knows_nothing_of_billing'),
-        ('accounts', '0003_channelverification_salt'),
+        ('notifications', '0003_message_resend_permission'),
+        ('accounts', '0005_channelverification_salt'),
     ]
 
     operations = [
