@@ -39,6 +39,7 @@ run: $(VENV)/.installed-run $(DEMO_SECRETS)
 	$(DEMO_ENV) $(PY) manage.py migrate --noinput -v0
 	$(DEMO_ENV) $(PY) manage.py seed_demo
 	@echo "Selfcare is at http://$(HOST):$(PORT)/  (back office: http://$(HOST):$(PORT)/fr/admin/)"
+	@echo "DEBUG is on: staff sign in with the password alone; production asks for a TOTP code (SELFCARE_STAFF_OTP_REQUIRED)."
 	$(DEMO_ENV) $(PY) manage.py runserver $(HOST):$(PORT)
 
 # Lint first: CI fails on style, import order or a missing migration as on a test.

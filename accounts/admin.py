@@ -20,6 +20,8 @@ from django.urls import URLPattern, path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
+from django_otp.plugins.otp_totp import admin as otp_totp_admin
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from core.money import babel_locale
 
@@ -274,3 +276,16 @@ if admin.site.is_registered(AccessAttempt):  # settings.AXES_ENABLE_ADMIN
     ]:
         admin.site.unregister(_model)
         admin.site.register(_model, _model_admin)
+
+
+# --- Staff TOTP devices (django-otp), held to the same rules ----------------
+# A device belongs to a staff user, not to an agency, and no role is granted it:
+# only the operator's superusers see them, to delete a lost phone's device (the
+# next login enrols again).
+class TOTPDeviceAdmin(AgencyScopedAdmin, otp_totp_admin.TOTPDeviceAdmin):
+    agency_path = GLOBAL
+
+
+if admin.site.is_registered(TOTPDevice):
+    admin.site.unregister(TOTPDevice)
+    admin.site.register(TOTPDevice, TOTPDeviceAdmin)

@@ -310,6 +310,9 @@ class ChannelVerification(AuditScoped, models.Model):
     # Copied so the hourly limit counts codes per address, across subscribers.
     address = models.CharField(max_length=254, db_index=True)
     code_hash = models.CharField(max_length=64)
+    # The code is derived from this salt and SECRET_KEY when the message is sent
+    # (notifications/verification.py): it is never stored, in the outbox or here.
+    salt = models.CharField(max_length=32, blank=True, default="")
     status = models.CharField(max_length=8, choices=Status.choices, default=Status.PENDING)
     attempts = models.PositiveSmallIntegerField(default=0)
     expires_at = models.DateTimeField()

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import phonenumbers
+from babel import Locale
 from django.conf import settings
+from django.utils import translation
 
 
 class InvalidPhoneNumber(ValueError):
@@ -42,6 +44,17 @@ def phone_to_e164(raw: str, *, region: str | None = None, mobile_only: bool = Fa
     ):
         raise InvalidPhoneNumber("not a mobile number")
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def phone_region(e164: str) -> str:
+    """The country (ISO 3166 code) a number belongs to: `+21620000001` → `TN`."""
+    return phonenumbers.region_code_for_number(phonenumbers.parse(e164, None)) or ""
+
+
+def country_names(regions: list[str]) -> str:
+    """Country names in the page's language, for a message: `Tunisie, Algérie`."""
+    locale = Locale.parse(translation.get_language() or settings.LANGUAGE_CODE, sep="-")
+    return ", ".join(locale.territories.get(code, code) for code in regions)
 
 
 def phone_display(e164: str) -> str:

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import transaction
 from django.utils.translation import gettext as _
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from core.exceptions import ApplicationError
+from core.throttle import throttle_allow
 
-from .models import ChannelKind, ContactChannel, Language, Subscriber
-from .phones import InvalidPhoneNumber, phone_to_e164
+from .models import ChannelKind, ContactChannel, Language, Subscriber, User
+from .phones import InvalidPhoneNumber, country_names, phone_region, phone_to_e164
 
 
 def subscriber_set_language(*, subscriber: Subscriber, language: str) -> None:
@@ -41,9 +44,16 @@ def channel_address_clean(*, kind: str, raw: str) -> str:
             raise InvalidAddress(_("Enter a valid e-mail address.")) from None
         return address
     try:
-        return phone_to_e164(raw, mobile_only=True)
+        number = phone_to_e164(raw, mobile_only=True)
     except InvalidPhoneNumber:
         raise InvalidAddress(_("Enter a mobile phone number that can receive messages.")) from None
+    # Only the operator's country (and any it allows): no SMS to premium or far destinations.
+    allowed = [settings.SELFCARE_PHONE_REGION, *settings.SELFCARE_PHONE_REGIONS_ALLOWED]
+    if phone_region(number) not in allowed:
+        raise InvalidAddress(
+            _("We can only send messages to numbers from: %(countries)s.") % {"countries": country_names(allowed)}
+        )
+    return number
 
 
 def channel_update(
@@ -80,3 +90,32 @@ def subscriber_set_paperless(*, subscriber: Subscriber, paperless: bool) -> None
     if subscriber.paperless != paperless:
         subscriber.paperless = paperless
         subscriber.save(update_fields=["paperless"])
+
+
+def password_reset_allowed(*, email: str, client: str) -> bool:
+    """Whether one more reset mail may go out: at most a few per address and per
+    client address an hour, so nobody floods a mailbox or our mail provider."""
+    return throttle_allow(
+        limits=[
+            ("password-reset-address", email.strip().lower(), settings.SELFCARE_PASSWORD_RESETS_PER_ADDRESS, 3600),
+            ("password-reset-client", client, settings.SELFCARE_PASSWORD_RESETS_PER_CLIENT, 3600),
+        ]
+    )
+
+
+# --- Staff second factor (TOTP, django-otp) ---
+
+
+def staff_device_for_enrolment(*, user: User) -> TOTPDevice:
+    """The staff user's unconfirmed TOTP device, made once: reloading the page keeps
+    the same secret, so a QR code already scanned stays good."""
+    device = TOTPDevice.objects.filter(user=user, confirmed=False).order_by("pk").first()
+    return device or TOTPDevice.objects.create(user=user, name="default", confirmed=False)
+
+
+def staff_device_confirm(*, device: TOTPDevice) -> None:
+    """A first valid code proves the app holds the secret; other half-done enrolments go."""
+    with transaction.atomic():
+        device.confirmed = True
+        device.save(update_fields=["confirmed"])
+        TOTPDevice.objects.filter(user_id=device.user_id, confirmed=False).delete()

@@ -8,7 +8,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_POST
 from django.views.i18n import set_language as django_set_language
 
-from .forms import LoginForm
+from .forms import LimitedPasswordResetForm, LoginForm
 from .models import Subscriber
 from .selectors import agency_cards
 from .services import subscriber_set_language
@@ -39,6 +39,7 @@ def set_language(request: HttpRequest) -> HttpResponse:
 
 
 password_reset = auth_views.PasswordResetView.as_view(
+    form_class=LimitedPasswordResetForm,
     template_name="accounts/password_reset_form.html",
     email_template_name="accounts/password_reset_email.txt",
     subject_template_name="accounts/password_reset_subject.txt",

@@ -16,7 +16,7 @@ from decimal import Decimal
 
 from django.contrib.auth.hashers import make_password
 from django.contrib.auth.models import Group, Permission
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from accounts import roles
@@ -341,9 +341,23 @@ def _role_group(role: str) -> Group:
     return group
 
 
+class DemoSeedBusy(Exception):
+    """Another process is seeding the demo right now."""
+
+
+# pg_try_advisory_xact_lock key: "demoseed" read as an integer.
+_SEED_LOCK = int.from_bytes(b"demoseed", "big") & 0x7FFFFFFFFFFFFFFF
+
+
 @transaction.atomic
 def demo_seed(*, subscribers: int = 500, months: int = 36, seed: int = 42) -> SeedReport:
-    """Seed the demo once; a second call finds it and changes nothing."""
+    """Seed the demo once; a second call finds it and changes nothing, and one
+    started while another is seeding raises DemoSeedBusy at once."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_try_advisory_xact_lock(%s)", [_SEED_LOCK])
+            if not cursor.fetchone()[0]:
+                raise DemoSeedBusy
     if User.objects.filter(email=DEMO_SUBSCRIBER_EMAIL).exists():
         return SeedReport(created=False, logins=demo_logins())
     rng = random.Random(seed)

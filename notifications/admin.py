@@ -160,7 +160,7 @@ class ChannelVerificationAdmin(AgencyScopedAdmin):
     list_filter = ["status"]
     search_fields = ["address"]
     list_select_related = ["channel", "requested_by"]
-    exclude = ["code_hash"]
+    exclude = ["code_hash", "salt"]
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False

@@ -9,9 +9,15 @@ so the back office can show its label for rows written long ago.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from django.utils.functional import Promise
+
+# What the outbox stores in place of a secret (a verification code): as long as
+# six digits and GSM-7, so the SMS is sized right; the relay fills the value in.
+SECRET_MASK = "******"  # noqa: S105 - a placeholder, not a secret
 
 
 @dataclass(frozen=True)
@@ -29,6 +35,11 @@ class EventType:
     whatsapp_params: tuple[str, ...] = ()
     # Only to verified channels (False for the code that verifies one).
     verified_only: bool = True
+    # A context key never stored: the row keeps SECRET_MASK, and just before
+    # sending the relay asks `sealed_fill(messages)` for each row's value
+    # ({message pk: value}; None when it is no longer valid: the row is cancelled).
+    sealed_param: str = ""
+    sealed_fill: Callable[[list[Any]], dict[int, str | None]] | None = None
 
     def __post_init__(self) -> None:
         _registry[self.name] = self

@@ -25,6 +25,9 @@ class Message(models.Model):
         DELIVERED = "delivered", _("Delivered")
         READ = "read", _("Read")
         FAILED = "failed", _("Failed")
+        # Not sent, and never will be: its channel was removed or is no longer
+        # verified, or its code is void (`last_error` says which).
+        CANCELLED = "cancelled", _("Cancelled")
 
     # (event, object, channel): the same bill is never announced twice on one channel.
     dedupe_key = models.CharField(_("dedupe key"), max_length=120, unique=True)

@@ -22,8 +22,11 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
+from accounts.models import ContactChannel
+
 from .channels.base import PermanentError, SendResult, TransientError
 from .channels.registry import transport_for
+from .events import SECRET_MASK, event_get
 from .models import Message
 from .reports import delivery_reports_apply_waiting
 
@@ -75,10 +78,59 @@ def messages_send(ids: Sequence[int]) -> dict[str, int]:
     """
     batch = list(Message.objects.filter(pk__in=ids, status=Message.Status.SENDING).order_by("pk"))
     if not batch:
-        return {"sent": 0, "retry": 0, "failed": 0, "skipped": len(ids)}
+        return {"sent": 0, "retry": 0, "failed": 0, "skipped": len(ids), "cancelled": 0}
+    batch, cancelled = _deliverable(batch)
+    if not batch:
+        return {"sent": 0, "retry": 0, "failed": 0, "skipped": 0, "cancelled": cancelled}
     with ThreadPoolExecutor(max_workers=min(settings.SELFCARE_OUTBOX_SEND_THREADS, len(batch))) as pool:
         outcomes = list(pool.map(_send_one, batch))
-    return _record(outcomes)
+    return {**_record(outcomes), "cancelled": cancelled}
+
+
+def _deliverable(batch: list[Message]) -> tuple[list[Message], int]:
+    """The rows that may still go out, secrets filled in (in memory only); the
+    others are cancelled with their reason.
+
+    Checked again here, just before sending, because a channel may have been
+    removed or unverified (a queryset update, an import…) since the row was
+    written: it receives nothing more, except the code that verifies it.
+    """
+    channel_ids = {m.channel_id for m in batch if m.channel_id}
+    verified = dict(ContactChannel.objects.filter(pk__in=channel_ids).values_list("pk", "verified_at"))
+    reasons: dict[int, str] = {}
+    for m in batch:
+        event = event_get(m.event)
+        if m.channel_id not in verified:
+            reasons[m.pk] = "The channel was removed."
+        elif verified[m.channel_id] is None and (event is None or event.verified_only):
+            reasons[m.pk] = "The channel is no longer verified."
+    by_event: dict[str, list[Message]] = defaultdict(list)
+    for m in batch:
+        if m.pk not in reasons:
+            by_event[m.event].append(m)
+    for name, rows in by_event.items():
+        event = event_get(name)
+        if event is None or not event.sealed_param or event.sealed_fill is None:
+            continue
+        values = event.sealed_fill(rows)
+        for m in rows:
+            value = values.get(m.pk)
+            if value is None:
+                reasons[m.pk] = "The code is no longer valid (used, replaced or expired)."
+                continue
+            m.body = m.body.replace(SECRET_MASK, value)
+            m.subject = m.subject.replace(SECRET_MASK, value)
+            m.template_params = [str(p).replace(SECRET_MASK, value) for p in m.template_params]
+    cancelled = 0
+    by_reason: dict[tuple[str, dt.datetime | None], list[int]] = defaultdict(list)
+    for m in batch:
+        if m.pk in reasons:
+            by_reason[(reasons[m.pk], m.claimed_at)].append(m.pk)
+    for (reason, claimed_at), pks in by_reason.items():
+        cancelled += Message.objects.filter(pk__in=pks, status=Message.Status.SENDING, claimed_at=claimed_at).update(
+            status=Message.Status.CANCELLED, claimed_at=None, last_error=reason
+        )
+    return [m for m in batch if m.pk not in reasons], cancelled
 
 
 def _send_one(message: Message) -> _Outcome:

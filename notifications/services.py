@@ -16,13 +16,15 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models.constants import OnConflict
+from django.db.models.sql import InsertQuery
 from django.template.loader import render_to_string
 from django.utils import timezone, translation
 
 from accounts.models import ChannelKind, ContactChannel, Subscriber
 from core.money import Money, format_money
 
-from .events import EventType
+from .events import SECRET_MASK, EventType
 from .models import Message
 from .sms import GSM7_BASIC, GSM7_EXTENDED, sms_length
 from .tasks import outbox_relay
@@ -129,6 +131,9 @@ def message_rows(
     account number): the back office searches on it.
     """
     rows = []
+    if event.sealed_param:
+        # Never stored in clear, so never shown to staff: the relay fills it in.
+        context = {**context, event.sealed_param: SECRET_MASK}
     for channel in _eligible(channels, event):
         localised = _localise(context, channel.language)
         rendered = message_render(event=event, language=channel.language, channel_kind=channel.kind, context=localised)
@@ -140,7 +145,7 @@ def message_rows(
         wait_until = None if event.urgent or channel.kind not in QUIET_CHANNELS else quiet_hours_end(now=now)
         rows.append(
             Message(
-                dedupe_key=f"{event.name}:{object_key}:{channel.pk}",
+                dedupe_key=message_dedupe_key(event=event, object_key=object_key, channel_id=channel.pk),
                 event=event.name,
                 subscriber=subscriber,
                 reference=reference,
@@ -161,15 +166,40 @@ def message_rows(
     return rows
 
 
+def message_dedupe_key(*, event: EventType, object_key: str, channel_id: int) -> str:
+    return f"{event.name}:{object_key}:{channel_id}"
+
+
+def message_object_key(*, message: Message) -> str:
+    """The `object_key` a message was written for (its dedupe key's middle part)."""
+    return message.dedupe_key.split(":", 1)[1].rsplit(":", 1)[0]
+
+
 def outbox_write(rows: list[Message]) -> int:
-    """Insert rows whose dedupe key is new; the relay runs once the transaction commits."""
+    """Insert rows whose dedupe key is new; returns how many this call really wrote.
+
+    `INSERT … ON CONFLICT DO NOTHING RETURNING id`: a row another writer holds
+    (committed, or in flight: PostgreSQL waits for it) is skipped and not
+    counted, so two concurrent runs report counts that add up to the rows
+    written. (bulk_create(ignore_conflicts=True) returns every object given.)
+    The relay runs once the transaction commits.
+    """
     if not rows:
         return 0
-    keys = {row.dedupe_key for row in rows}
-    existing = set(Message.objects.filter(dedupe_key__in=keys).values_list("dedupe_key", flat=True))
-    # ignore_conflicts covers a concurrent writer between the read and the insert.
-    Message.objects.bulk_create([r for r in rows if r.dedupe_key not in existing], ignore_conflicts=True)
-    created = len(keys - existing)
+    fields = [f for f in Message._meta.concrete_fields if not f.primary_key]
+    connection = transaction.get_connection()
+    batch = max(connection.ops.bulk_batch_size(fields, rows), 1)
+    created = 0
+    with transaction.atomic(), connection.cursor() as cursor:
+        for start in range(0, len(rows), batch):
+            # Django's own INSERT (what bulk_create compiles), with RETURNING kept.
+            query = InsertQuery(Message, on_conflict=OnConflict.IGNORE)
+            query.insert_values(fields, rows[start : start + batch])
+            compiler = query.get_compiler(connection=connection)
+            compiler.returning_fields = [Message._meta.pk]
+            for sql, params in compiler.as_sql():
+                cursor.execute(sql, params)
+                created += len(cursor.fetchall())
     if created:
         _kick_relay_on_commit()
     return created
@@ -201,6 +231,13 @@ def _localise(context: dict[str, Any], language: str) -> dict[str, Any]:
         elif isinstance(value, dt.date):
             out[key] = value.strftime("%d/%m/%Y")
     return out
+
+
+def channel_messages_cancel(*, channel: ContactChannel) -> int:
+    """Cancel what is still queued for a channel that is being removed."""
+    return Message.objects.filter(channel=channel, status=Message.Status.PENDING).update(
+        status=Message.Status.CANCELLED, last_error="The channel was removed."
+    )
 
 
 # --- Back office -----------------------------------------------------------

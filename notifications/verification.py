@@ -23,13 +23,46 @@ from accounts.models import ChannelVerification, ContactChannel, Subscriber, Use
 from accounts.phones import ascii_digits
 from accounts.services import ChannelError, channel_address_clean
 from core.audit import audit_bulk
+from core.throttle import throttle_allow
 
 from .events import EventType
-from .services import notify
+from .models import Message
+from .services import message_object_key, notify
 
 OTP_VALIDITY = dt.timedelta(minutes=10)
 OTP_MAX_WRONG = 5
 OTP_MAX_PER_HOUR = 3
+
+
+def _code_hash(channel_id: int, code: str) -> str:
+    # Keyed: a leaked table of six-digit codes cannot be brute-forced offline.
+    return hmac.new(settings.SECRET_KEY.encode(), f"{channel_id}:{code}".encode(), hashlib.sha256).hexdigest()
+
+
+def _code_from_salt(salt: str) -> str:
+    """The six digits of one verification, derived (keyed) from its random salt.
+
+    Nothing readable by staff holds the code: the outbox row says `******` and
+    the verification row keeps a salt and a hash, both useless without
+    SECRET_KEY. The relay derives the code again just before sending.
+    """
+    digest = hmac.new(settings.SECRET_KEY.encode(), f"channel-code:{salt}".encode(), hashlib.sha256).digest()
+    return f"{int.from_bytes(digest[:8], 'big') % 1_000_000:06d}"
+
+
+def verification_codes_fill(messages: list[Message]) -> dict[int, str | None]:
+    """Each verification message's code, at send time; None if the code was
+    replaced by a newer one, used, voided or expired (sending it would not help)."""
+    ids = {m.pk: int(message_object_key(message=m).removeprefix("v")) for m in messages}
+    now = timezone.now()
+    live = {
+        v.pk: _code_from_salt(v.salt)
+        for v in ChannelVerification.objects.filter(
+            pk__in=set(ids.values()), status=ChannelVerification.Status.PENDING, expires_at__gt=now
+        ).exclude(salt="")
+    }
+    return {pk: live.get(verification_id) for pk, verification_id in ids.items()}
+
 
 VERIFICATION_CODE = EventType(
     name="verification_code",
@@ -39,6 +72,8 @@ VERIFICATION_CODE = EventType(
     whatsapp_params=("code",),
     # The code is what verifies the channel, so it goes to one that is not yet.
     verified_only=False,
+    sealed_param="code",
+    sealed_fill=verification_codes_fill,
 )
 
 
@@ -51,11 +86,18 @@ class CodeRejected(ChannelError):
 
 
 def channel_add(
-    *, subscriber: Subscriber, kind: str, address: str, language: str | None = None, registered_by: User | None = None
+    *,
+    subscriber: Subscriber,
+    kind: str,
+    address: str,
+    language: str | None = None,
+    registered_by: User | None = None,
+    client: str = "",
 ) -> ContactChannel:
     """Register a channel (unverified) and send it a code; adding it again resends instead.
 
     The answer is the same whether or not another subscriber uses the address.
+    `client` is the requester's network address (subscriber pages), for its own limit.
     """
     address = channel_address_clean(kind=kind, raw=address)
     with transaction.atomic():
@@ -66,36 +108,50 @@ def channel_add(
             defaults={"language": language or subscriber.preferred_language, "registered_by": registered_by},
         )
     if not channel.is_verified:
-        channel_code_send(channel=channel, requested_by=registered_by)
+        channel_code_send(channel=channel, requested_by=registered_by, client=client)
     return channel
 
 
-def _code_hash(channel_id: int, code: str) -> str:
-    # Keyed: a leaked table of six-digit codes cannot be brute-forced offline.
-    return hmac.new(settings.SECRET_KEY.encode(), f"{channel_id}:{code}".encode(), hashlib.sha256).hexdigest()
+def channel_code_send(*, channel: ContactChannel, requested_by: User | None = None, client: str = "") -> None:
+    """Send a fresh six-digit code; earlier codes for the channel stop working.
 
-
-def channel_code_send(*, channel: ContactChannel, requested_by: User | None = None) -> None:
-    """Send a fresh six-digit code; earlier codes for the channel stop working."""
+    Limited per hour: 3 to one address for one subscriber (counted per subscriber,
+    so nobody can use up another person's number), and, in the cache (they must
+    survive a removed channel), per subscriber, per destination across
+    subscribers, and per client address when the subscriber asks from the portal
+    (a clerk's counter serves many subscribers from one address). Together they
+    stop anyone pumping codes to many numbers (premium destinations) or one.
+    """
     now = timezone.now()
     with transaction.atomic():
         # Lock the channel so two quick clicks cannot both pass the hourly limit.
         ContactChannel.objects.select_for_update().get(pk=channel.pk)
         recent = ChannelVerification.objects.filter(
-            address=channel.address, created_at__gte=now - dt.timedelta(hours=1)
+            channel__subscriber_id=channel.subscriber_id,
+            address=channel.address,
+            created_at__gte=now - dt.timedelta(hours=1),
         )
         if recent.count() >= OTP_MAX_PER_HOUR:
             raise TooManyCodes(_("Too many codes were sent to this address. Please try again in an hour."))
+        limits = [
+            ("codes-subscriber", str(channel.subscriber_id), settings.SELFCARE_CODES_PER_SUBSCRIBER, 3600),
+            ("codes-address", channel.address, settings.SELFCARE_CODES_PER_ADDRESS, 3600),
+        ]
+        if client:
+            limits.append(("codes-client", client, settings.SELFCARE_CODES_PER_CLIENT, 3600))
+        if not throttle_allow(limits=limits):
+            raise TooManyCodes(_("Too many codes were asked for. Please try again in an hour."))
         pending = list(
             channel.verifications.filter(status=ChannelVerification.Status.PENDING).values_list("pk", flat=True)
         )
         ChannelVerification.objects.filter(pk__in=pending).update(status=ChannelVerification.Status.VOID)
         audit_bulk(model=ChannelVerification, pks=pending, changes={"status": ["pending", "void"]})
-        code = f"{secrets.randbelow(1_000_000):06d}"
+        salt = secrets.token_hex(16)
         verification = ChannelVerification.objects.create(
             channel=channel,
             address=channel.address,
-            code_hash=_code_hash(channel.pk, code),
+            salt=salt,
+            code_hash=_code_hash(channel.pk, _code_from_salt(salt)),
             expires_at=now + OTP_VALIDITY,
             requested_by=requested_by,
         )
@@ -103,7 +159,7 @@ def channel_code_send(*, channel: ContactChannel, requested_by: User | None = No
             event=VERIFICATION_CODE,
             subscriber=channel.subscriber,
             object_key=f"v{verification.pk}",
-            context={"code": code},
+            context={},
             channels=[channel],
             now=now,
         )

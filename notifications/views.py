@@ -11,6 +11,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from accounts import services as account_services
+from accounts.backends import client_address
 from accounts.models import ContactChannel
 from accounts.selectors import subscriber_or_404, subscriber_paper_bills
 from accounts.services import ChannelError, InvalidAddress
@@ -37,7 +38,9 @@ def channels(request: HttpRequest) -> HttpResponse:
     form = ChannelAddForm(request.POST or None, initial={"language": subscriber.preferred_language})
     if request.method == "POST" and form.is_valid():
         try:
-            channel = verification.channel_add(subscriber=subscriber, **form.cleaned_data)
+            channel = verification.channel_add(
+                subscriber=subscriber, client=client_address(request), **form.cleaned_data
+            )
         except ChannelError as exc:
             form.add_error("address" if isinstance(exc, InvalidAddress) else None, exc.message)
         else:
@@ -83,7 +86,7 @@ def channel_verify(request: HttpRequest, pk: int) -> HttpResponse:
 def channel_resend(request: HttpRequest, pk: int) -> HttpResponse:
     channel = _channel(request, pk)
     try:
-        verification.channel_code_send(channel=channel)
+        verification.channel_code_send(channel=channel, client=client_address(request))
     except verification.TooManyCodes as exc:
         messages.error(request, exc.message)
     else:

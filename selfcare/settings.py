@@ -68,13 +68,16 @@ CSRF_TRUSTED_ORIGINS = envlist("CSRF_TRUSTED_ORIGINS")
 SITE_URL = env("SITE_URL", "http://127.0.0.1:8000")
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    # Django's admin on a site that asks staff for a TOTP code (accounts/adminsite.py).
+    "accounts.apps.StaffAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "axes",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
     "core",
     "accounts",
     "billing",
@@ -95,6 +98,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",
     # Inside authentication (it reads request.user), so it sees every view's response.
     "core.middleware.NoStoreForPrivatePagesMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
@@ -188,7 +192,9 @@ else:
 # --- Users and login ------------------------------------------------------
 AUTH_USER_MODEL = "accounts.User"
 AUTHENTICATION_BACKENDS = [
-    # django-axes first: it refuses a locked-out identifier before any password check.
+    # Refusals before any password check: per client address across usernames
+    # (password spraying, accounts/backends.py), then django-axes per account and address.
+    "accounts.backends.ClientAddressThrottleBackend",
     "axes.backends.AxesStandaloneBackend",
     "accounts.backends.EmailOrPhoneBackend",
 ]
@@ -212,6 +218,28 @@ AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "accounts/locked_out.html"
 AXES_IPWARE_PROXY_COUNT = envint("AXES_PROXY_COUNT", 0) or None
 AXES_VERBOSE = False
+
+# --- Staff sign-in and limits ---------------------------------------------
+# Staff need a TOTP code (django-otp) after the password to reach the back
+# office; the demo (DEBUG) lets them in with the password alone, and says so.
+SELFCARE_STAFF_OTP_REQUIRED = envbool("SELFCARE_STAFF_OTP_REQUIRED", not DEBUG)
+OTP_TOTP_ISSUER = env("OTP_TOTP_ISSUER", "Selfcare")
+# Password spraying: failed logins per client address, whatever the usernames,
+# on top of axes' 5 per account and address (counted against the account, so a
+# phone and an e-mail share one count).
+SELFCARE_LOGIN_FAILURES_PER_CLIENT = envint("SELFCARE_LOGIN_FAILURES_PER_CLIENT", 30)
+SELFCARE_LOGIN_FAILURES_WINDOW = 3600
+# Password-reset mails: per address and per client address, per hour.
+SELFCARE_PASSWORD_RESETS_PER_ADDRESS = envint("SELFCARE_PASSWORD_RESETS_PER_ADDRESS", 3)
+SELFCARE_PASSWORD_RESETS_PER_CLIENT = envint("SELFCARE_PASSWORD_RESETS_PER_CLIENT", 10)
+# Verification codes per hour: per subscriber, per destination (across
+# subscribers) and per client address (portal only); 3 per subscriber and address.
+SELFCARE_CODES_PER_SUBSCRIBER = envint("SELFCARE_CODES_PER_SUBSCRIBER", 5)
+SELFCARE_CODES_PER_ADDRESS = envint("SELFCARE_CODES_PER_ADDRESS", 10)
+SELFCARE_CODES_PER_CLIENT = envint("SELFCARE_CODES_PER_CLIENT", 10)
+# Phone channels only in the operator's country (SELFCARE_PHONE_REGION) and
+# these others (ISO 3166 codes, comma-separated, e.g. "DZ,LY").
+SELFCARE_PHONE_REGIONS_ALLOWED = [r.upper() for r in envlist("SELFCARE_PHONE_REGIONS_ALLOWED")]
 
 # --- Internationalisation -------------------------------------------------
 LANGUAGE_CODE = env("LANGUAGE_CODE", "fr")

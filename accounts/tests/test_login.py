@@ -101,3 +101,54 @@ def test_a_session_the_cache_lost_is_read_back_from_the_database(client, subscri
     cache.clear()
     response = client.get("/fr/dashboard/")
     assert response.status_code == 302 and "/login/" in response["Location"]
+
+
+def test_one_address_spraying_one_password_over_many_accounts_is_stopped(client: Client, settings, password) -> None:
+    from accounts.tests.factories import UserFactory
+
+    settings.SELFCARE_LOGIN_FAILURES_PER_CLIENT = 30
+    users = [UserFactory(email=f"user{i}@example.com") for i in range(31)]
+    for user in users[:30]:
+        assert client.post("/fr/login/", {"username": user.email, "password": "Summer2026!"}).status_code == 200
+    # The 31st account, even with its right password, is refused from this address…
+    response = client.post("/fr/login/", {"username": users[30].email, "password": password})
+    assert response.status_code == 429
+    assert "_auth_user_id" not in client.session
+    # …and the back office's login too; another address is not concerned.
+    assert client.post("/fr/admin/login/", {"username": users[30].email, "password": password}).status_code == 429
+    other = Client(REMOTE_ADDR="10.9.9.9")
+    assert other.post("/fr/login/", {"username": users[30].email, "password": password}).status_code == 302
+
+
+def test_phone_and_email_failures_count_against_one_account(
+    client: Client, subscriber: Subscriber, password: str, settings
+) -> None:
+    settings.AXES_FAILURE_LIMIT = 10
+    for _ in range(5):
+        client.post("/fr/login/", {"username": "20 111 222", "password": "wrong"})
+    for _ in range(4):
+        client.post("/fr/login/", {"username": "alice@example.com", "password": "wrong"})
+    assert client.post("/fr/login/", {"username": "ALICE@example.com", "password": "wrong"}).status_code == 429
+    # The tenth failure, half by phone and half by e-mail, locked the account at this address.
+    assert client.post("/fr/login/", {"username": "+21620111222", "password": password}).status_code == 429
+    assert client.post("/fr/login/", {"username": "alice@example.com", "password": password}).status_code == 429
+
+
+def test_password_reset_mails_are_limited_per_address(client: Client, subscriber: Subscriber) -> None:
+    for _ in range(10):
+        response = client.post("/fr/password-reset/", {"email": "alice@example.com"})
+        # Always the same neutral answer: it reveals neither the limit nor the account.
+        assert response.status_code == 302 and response["Location"] == "/fr/password-reset/sent/"
+    assert len(mail.outbox) == 3
+
+
+def test_password_reset_mails_are_limited_per_client_address(client: Client) -> None:
+    from accounts.tests.factories import UserFactory
+
+    for i in range(12):
+        UserFactory(email=f"user{i}@example.com")
+        assert client.post("/fr/password-reset/", {"email": f"user{i}@example.com"}).status_code == 302
+    assert len(mail.outbox) == 10
+    # Another client still gets its mail.
+    Client(REMOTE_ADDR="10.9.9.9").post("/fr/password-reset/", {"email": "user11@example.com"})
+    assert len(mail.outbox) == 11

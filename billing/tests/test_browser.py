@@ -399,7 +399,7 @@ def test_wrong_password_shows_the_error_and_stays_on_login(live_server, demo, ne
 def test_subscriber_registers_a_phone_verifies_it_goes_paperless_and_asks_for_paper(live_server, demo, new_page):
     from billing.models import PrintRequest
     from notifications.models import Message
-    from notifications.verification import VERIFICATION_CODE
+    from notifications.verification import VERIFICATION_CODE, verification_codes_fill
 
     page = new_page(PHONE)
     login(page, live_server.url, "ar", PHONE_NATIONAL)
@@ -412,9 +412,9 @@ def test_subscriber_registers_a_phone_verifies_it_goes_paperless_and_asks_for_pa
         page.click("form:has(#id_address) button.primary")
     assert re.search(r"/ar/contact/\d+/verify/$", path_of(page)), path_of(page)
 
-    # The subscriber reads the code from the message the channel received.
+    # The subscriber reads the code the channel received (the relay fills it in; the row says ******).
     sent = Message.objects.filter(event=VERIFICATION_CODE.name, address="+21698123456").latest("created_at")
-    code = re.search(r"\b(\d{6})\b", sent.body).group(1)
+    code = verification_codes_fill([sent])[sent.pk]
     page.fill("#id_code", "000000" if code != "000000" else "111111")
     with page.expect_navigation():
         page.click("button.primary")

@@ -91,7 +91,7 @@ def sms(subscriber: Subscriber) -> Message:
 
 @pytest.fixture
 def sent_sms(sms: Message) -> Message:
-    assert relay_run() == {"sent": 1, "retry": 0, "failed": 0, "skipped": 0}
+    assert relay_run() == {"sent": 1, "retry": 0, "failed": 0, "skipped": 0, "cancelled": 0}
     sms.refresh_from_db()
     return sms
 
@@ -161,7 +161,13 @@ def test_a_new_phone_gets_its_code_by_sms_in_e164_and_the_code_verifies_it(
 def test_a_bill_is_not_sent_twice_when_the_relay_runs_again(sent_sms: Message, sms_gateway: FakeSmsGateway) -> None:
     assert bill_announce(bill=Bill.objects.get(account__number=sent_sms.reference)) == 0
 
-    assert relay_run(now=timezone.now() + dt.timedelta(hours=2)) == {"sent": 0, "retry": 0, "failed": 0, "skipped": 0}
+    assert relay_run(now=timezone.now() + dt.timedelta(hours=2)) == {
+        "sent": 0,
+        "retry": 0,
+        "failed": 0,
+        "skipped": 0,
+        "cancelled": 0,
+    }
 
     assert sms_gateway.receipts == {sent_sms.dedupe_key: 1}
 

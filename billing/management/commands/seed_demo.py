@@ -3,8 +3,9 @@ from __future__ import annotations
 import time
 
 from django.core.management.base import BaseCommand, CommandParser
+from django.db import IntegrityError, OperationalError
 
-from billing.demo import DEMO_PASSWORD, demo_seed
+from billing.demo import DEMO_PASSWORD, DemoSeedBusy, demo_seed
 from core.audit import audit_system
 
 
@@ -17,8 +18,16 @@ class Command(BaseCommand):
 
     def handle(self, *args, subscribers: int, months: int, **options) -> None:
         started = time.monotonic()
-        with audit_system("seed_demo"):
-            report = demo_seed(subscribers=subscribers, months=months)
+        try:
+            with audit_system("seed_demo"):
+                report = demo_seed(subscribers=subscribers, months=months)
+        except (DemoSeedBusy, IntegrityError, OperationalError) as exc:
+            # PostgreSQL says so through the advisory lock; SQLite (the demo) by a
+            # locked database or a duplicate row. Either way the other run wins.
+            if isinstance(exc, OperationalError) and "locked" not in str(exc):
+                raise
+            self.stdout.write("The demo is already being seeded by another process: nothing added here.")
+            return
         if report.created:
             self.stdout.write(
                 self.style.SUCCESS(
