@@ -35,8 +35,9 @@ AUDITED_MODELS: dict[str, dict] = {
     "accounts.Agency": {},
     "accounts.Subscriber": {},
     "accounts.ContactChannel": {},
-    # Who asked for a code and when; the code's hash stays out of the trail.
-    "accounts.ChannelVerification": {"exclude_fields": ["code_hash"]},
+    # Who asked for a code and when; the code's hash and the salt it is derived
+    # from stay out of the trail.
+    "accounts.ChannelVerification": {"exclude_fields": ["code_hash", "salt"]},
     "billing.Plan": {},
     "billing.PlanTier": {},
     "billing.ServiceAccount": {},
