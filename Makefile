@@ -33,6 +33,7 @@ $(DEMO_KEY):
 run: $(VENV)/.installed-run $(DEMO_KEY)
 	$(DEMO_ENV) $(PY) manage.py migrate --noinput -v0
 	$(DEMO_ENV) $(PY) manage.py seed_demo
+	$(DEMO_ENV) $(PY) manage.py seed_payments_demo
 	@echo "Selfcare is at http://$(HOST):$(PORT)/  (back office: http://$(HOST):$(PORT)/fr/admin/)"
 	$(DEMO_ENV) $(PY) manage.py runserver $(HOST):$(PORT)
 
