@@ -12,7 +12,7 @@ from .services import provider_create, provider_secret_set
 SANDBOX_NAME = "Sandbox Bank"
 SANDBOX_KEY_ID = "sandbox"
 # Published in the README: never accepted outside DEBUG.
-SANDBOX_SECRET = "sandbox-secret-change-me"
+SANDBOX_SECRET = "sandbox-secret-change-me"  # noqa: S105 - public on purpose
 
 
 def sandbox_provider_ensure() -> Provider:
