@@ -205,6 +205,13 @@ class OffsetDateTimeField(serializers.Field):
 class AmountField(serializers.Field):
     """Passed through as received: its rules depend on the currency (services.amount_parse)."""
 
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(allow_null=True, **kwargs)
+
+    def validate_empty_values(self, data: Any) -> tuple[bool, Any]:
+        # null is a bad amount (invalid_amount), not a missing field.
+        return (False, data) if data is None else super().validate_empty_values(data)
+
     def to_internal_value(self, data: Any) -> Any:
         return data
 

@@ -33,8 +33,8 @@ from .models import Allocation, Payment, Provider
 from .selectors import payment_data
 
 RECEIPT_SEQUENCE = "payment_receipt"
-# The largest amount a money column holds (14 digits, 3 of them decimals).
-MAX_AMOUNT = Decimal(10) ** (MONEY["max_digits"] - MONEY["decimal_places"]) - 1
+# A money column holds less than this (14 digits, 3 of them decimals).
+AMOUNT_LIMIT = Decimal(10) ** (MONEY["max_digits"] - MONEY["decimal_places"])
 
 
 class AccountNotFound(ApplicationError):
@@ -100,7 +100,7 @@ def amount_parse(value: Any, *, currency: str) -> Decimal:
         raise InvalidAmount("The amount is not a number.") from None
     if amount <= 0:
         raise InvalidAmount("The amount must be more than zero.")
-    if amount > MAX_AMOUNT:
+    if amount >= AMOUNT_LIMIT:
         raise InvalidAmount("The amount is too large.")
     return amount
 
@@ -114,7 +114,7 @@ def _amount_check(amount: Decimal, *, currency: str) -> Decimal:
         raise InvalidAmount(f"{currency} has {exponent} decimals.", extra={"decimals": exponent})
     if amount <= 0:
         raise InvalidAmount("The amount must be more than zero.")
-    if amount > MAX_AMOUNT:
+    if amount >= AMOUNT_LIMIT:
         raise InvalidAmount("The amount is too large.")
     return amount.quantize(Decimal(1).scaleb(-exponent))
 
