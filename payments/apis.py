@@ -385,6 +385,7 @@ def _errors(*codes: int) -> dict[int, OpenApiResponse]:
 class AccountDueApi(ProviderAPIView):
     @extend_schema(
         operation_id="account_due",
+        description="The open bills of an account, oldest first, and their total. The customer's name is masked.",
         summary="What an account owes",
         responses={200: DueOut, **_errors(404, 405)},
     )
@@ -398,6 +399,7 @@ class AccountDueApi(ProviderAPIView):
 class PaymentCreateApi(ProviderAPIView):
     @extend_schema(
         operation_id="payment_create",
+        description="Apply a payment once per `reference`; see the description above for replays and conflicts.",
         summary="Report a payment (idempotent by reference)",
         request=inline_serializer(
             "PaymentRequest",
@@ -436,6 +438,7 @@ class PaymentCreateApi(ProviderAPIView):
 class PaymentDetailApi(ProviderAPIView):
     @extend_schema(
         operation_id="payment_get",
+        description="One of your payments with its current status; another provider's reference is 404.",
         summary="A payment of yours and its current status",
         responses={200: PaymentOut, **_errors(404, 405)},
     )
@@ -449,6 +452,7 @@ class PaymentDetailApi(ProviderAPIView):
 class PaymentReversalApi(ProviderAPIView):
     @extend_schema(
         operation_id="payment_reverse",
+        description="Undo a payment: its bills reopen and its credit is taken back. Repeating it is harmless.",
         summary="Reverse a payment (idempotent)",
         request=ReversalIn,
         responses={200: PaymentOut, **_errors(404, 405)},
