@@ -14,11 +14,13 @@ from django.template.response import TemplateResponse
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
+from accounts.scoping import GLOBAL, AgencyScopedAdmin
+
 from .models import Allocation, ApiInbox, Payment, Provider
 from .services import provider_create, provider_rotation_end, provider_secret_rotate
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
+class ReadOnlyAdmin(AgencyScopedAdmin):
     def has_add_permission(self, request: HttpRequest, obj=None) -> bool:
         return False
 
@@ -47,7 +49,8 @@ def _secret_page(request: HttpRequest, *, provider: Provider, secret: str, admin
 
 
 @admin.register(Provider)
-class ProviderAdmin(admin.ModelAdmin):
+class ProviderAdmin(AgencyScopedAdmin):
+    agency_path = GLOBAL  # the operator's partners, no agency's
     list_display = ["name", "kind", "key_id", "is_active", "rotating", "created_at"]
     list_filter = ["kind", "is_active"]
     search_fields = ["name", "key_id"]
@@ -113,6 +116,7 @@ class AllocationInline(admin.TabularInline):
 
 @admin.register(Payment)
 class PaymentAdmin(ReadOnlyAdmin):
+    agency_path = "account__subscriber__agency"
     list_display = ["receipt_number", "reference", "provider", "account", "amount", "currency", "status", "paid_at"]
     list_filter = ["status", "provider", "channel"]
     list_select_related = ["provider", "account"]
@@ -126,6 +130,8 @@ class PaymentAdmin(ReadOnlyAdmin):
 
 @admin.register(ApiInbox)
 class ApiInboxAdmin(ReadOnlyAdmin):
+    # The providers' traffic, operator-wide; no role grants it to agency staff.
+    agency_path = GLOBAL
     list_display = ["received_at", "provider", "method", "path", "status", "response_status"]
     list_filter = ["status", "provider", "method"]
     list_select_related = ["provider"]

@@ -9,7 +9,7 @@ class Migration(migrations.Migration):
     initial = True
 
     dependencies = [
-        ('billing', '0006_account_credit'),
+        ('billing', '0007_account_credit'),
     ]
 
     operations = [

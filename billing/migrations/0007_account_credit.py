@@ -8,7 +8,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('accounts', '0002_subscriber_paperless_contactchannel_and_more'),
-        ('billing', '0005_bill_open_idx'),
+        ('billing', '0006_change_requests_and_reading_corrections'),
     ]
 
     operations = [
