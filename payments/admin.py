@@ -80,7 +80,10 @@ class ProviderAdmin(AgencyScopedAdmin):
             return super().response_add(request, obj, post_url_continue)
         return _secret_page(request, provider=obj, secret=secret, admin_site=self.admin_site)
 
-    @admin.action(description=_("Issue a new signing secret (the current one keeps working until the rotation ends)"))
+    @admin.action(
+        permissions=["change"],
+        description=_("Issue a new signing secret (the current one keeps working until the rotation ends)"),
+    )
     def rotate_secret(self, request: HttpRequest, queryset: QuerySet[Provider]) -> HttpResponse | None:
         if queryset.count() != 1:
             self.message_user(request, _("Rotate one provider at a time."), messages.WARNING)
@@ -89,7 +92,7 @@ class ProviderAdmin(AgencyScopedAdmin):
         secret = provider_secret_rotate(provider=provider)
         return _secret_page(request, provider=provider, secret=secret, admin_site=self.admin_site)
 
-    @admin.action(description=_("End the rotation: the previous secret stops working"))
+    @admin.action(permissions=["change"], description=_("End the rotation: the previous secret stops working"))
     def end_rotation(self, request: HttpRequest, queryset: QuerySet[Provider]) -> None:
         count = sum(provider_rotation_end(provider=p) for p in queryset)
         self.message_user(
