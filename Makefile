@@ -19,18 +19,23 @@ $(VENV)/.installed-dev: $(VENV)/.installed-run requirements-dev.txt
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	@touch $@
 
-# The settings fail closed (DEBUG off, no secret key): the demo and the tests set
-# their own. The demo's key is made once and kept under var/, so sessions survive
-# a restart; the tests' key is made per run.
+# The settings fail closed (DEBUG off; no secret key, callback token or WhatsApp
+# app secret): the demo and the tests set their own. The demo's are made once and
+# kept under var/, so sessions survive a restart; the tests' are made per run.
 DEMO_KEY := var/demo-secret-key
-DEMO_ENV = DEBUG=1 SECRET_KEY="$$(cat $(DEMO_KEY))"
-TEST_ENV = DEBUG=1 SECRET_KEY="test-$$($(PY) -c 'import secrets; print(secrets.token_hex(24))')"
+DEMO_SECRETS := $(DEMO_KEY) var/demo-callback-token var/demo-whatsapp-secret
+DEMO_ENV = DEBUG=1 SECRET_KEY="$$(cat $(DEMO_KEY))" \
+	AFRICASTALKING_CALLBACK_TOKEN="$$(cat var/demo-callback-token)" WHATSAPP_APP_SECRET="$$(cat var/demo-whatsapp-secret)"
+TEST_SECRET = $$($(PY) -c 'import secrets; print(secrets.token_hex(24))')
+TEST_ENV = DEBUG=1 SECRET_KEY="test-$(TEST_SECRET)" \
+	AFRICASTALKING_CALLBACK_TOKEN="test-$(TEST_SECRET)" WHATSAPP_APP_SECRET="test-$(TEST_SECRET)"
 
-$(DEMO_KEY):
+var/demo-%:
 	@mkdir -p var
 	@umask 077 && $(PYTHON) -c 'import secrets; print(secrets.token_urlsafe(50))' > $@
 
-run: $(VENV)/.installed-run $(DEMO_KEY)
+run: $(VENV)/.installed-run $(DEMO_SECRETS)
+	@echo "Demo settings: DEBUG=1 and development secrets from var/ (secret key, SMS callback token, WhatsApp app secret)."
 	$(DEMO_ENV) $(PY) manage.py migrate --noinput -v0
 	$(DEMO_ENV) $(PY) manage.py seed_demo
 	$(DEMO_ENV) $(PY) manage.py seed_payments_demo

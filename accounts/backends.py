@@ -16,9 +16,10 @@ def normalize_identifier(identifier: str) -> str:
     """The canonical login identifier: a lower-case e-mail or an E.164 number.
 
     django-axes counts failures against this too, so `+216 20 000 001` and
-    `20000001` share one throttle.
+    `20000001` share one throttle. Cut to the longest e-mail address (254): axes
+    stores it in 255 characters, and a longer one answered 500.
     """
-    identifier = (identifier or "").strip()
+    identifier = (identifier or "").strip()[:254]
     if "@" in identifier:
         return identifier.lower()
     try:

@@ -6,6 +6,8 @@ from django.db.models.functions import Lower
 from django.utils import translation
 from django.utils.translation import gettext_lazy as _
 
+from core.models import AuditScoped
+
 
 class Language(models.TextChoices):
     ARABIC = "ar", _("Arabic")
@@ -37,8 +39,10 @@ class EmailUserManager(UserManager):
         return self._create_user(email, password, **extra_fields)
 
 
-class User(AbstractUser):
+class User(AuditScoped, AbstractUser):
     """A person who logs in: a subscriber, or a member of an agency's staff."""
+
+    audit_scope = {"agency_id": "subscriber__agency_id", "subscriber_id": "subscriber__id"}
 
     username = None  # type: ignore[assignment]
     email = models.EmailField(_("e-mail address"), unique=True)
@@ -68,8 +72,10 @@ class User(AbstractUser):
         return self.email
 
 
-class Agency(models.Model):
+class Agency(AuditScoped, models.Model):
     """A customer center: where subscribers pay, ask and get their paper bills."""
+
+    audit_scope = {"agency_id": "id"}
 
     code = models.CharField(_("code"), max_length=16, unique=True)
     name_ar = models.CharField(_("name (Arabic)"), max_length=120)
@@ -206,8 +212,10 @@ class AgencyHoursReduction(models.Model):
         return self.note_ar if translation.get_language() == "ar" else self.note_fr
 
 
-class Subscriber(models.Model):
+class Subscriber(AuditScoped, models.Model):
     """A customer of the operator, who may hold several service accounts."""
+
+    audit_scope = {"agency_id": "agency_id", "subscriber_id": "id"}
 
     user = models.OneToOneField(User, verbose_name=_("user"), on_delete=models.CASCADE, related_name="subscriber")
     full_name = models.CharField(_("full name"), max_length=160)
@@ -244,12 +252,14 @@ class ChannelKind(models.TextChoices):
     EMAIL = "email", _("E-mail")
 
 
-class ContactChannel(models.Model):
+class ContactChannel(AuditScoped, models.Model):
     """Where a subscriber wants bills and alerts: a phone for SMS or WhatsApp, or an e-mail.
 
     The same address may belong to two subscribers (a family phone), so it is
     unique per subscriber only; an unverified channel receives nothing but its code.
     """
+
+    audit_scope = {"agency_id": "subscriber__agency_id", "subscriber_id": "subscriber_id"}
 
     subscriber = models.ForeignKey(
         Subscriber, on_delete=models.CASCADE, related_name="channels", verbose_name=_("subscriber")
@@ -286,8 +296,10 @@ class ContactChannel(models.Model):
         return self.verified_at is not None
 
 
-class ChannelVerification(models.Model):
+class ChannelVerification(AuditScoped, models.Model):
     """A one-time code sent to a channel. Only its keyed hash is stored."""
+
+    audit_scope = {"agency_id": "channel__subscriber__agency_id", "subscriber_id": "channel__subscriber_id"}
 
     class Status(models.TextChoices):
         PENDING = "pending", _("Pending")

@@ -53,9 +53,14 @@ SUPERVISOR_PERMISSIONS = (
     "notifications.view_deliveryreport",
 )
 
-# Read-only, every agency: every `view_` permission of these apps (the audit
-# trail's own app grants its view permission in its migration).
-AUDITOR_VIEW_APPS = ("accounts", "auth", "billing", "core", "notifications")
+# Read-only, every agency: every `view_` permission of these apps.
+AUDITOR_VIEW_APPS = ("accounts", "auth", "billing", "core", "notifications", "auditlog")
+
+# Reading the audit trail (django-auditlog's LogEntry), for supervisors (their
+# agencies' entries) and auditors. Granted once the permission exists: auditlog's
+# tables may come after `accounts.0004_staff_roles`, and `backoffice.0003`
+# syncs the roles again after them.
+AUDIT_TRAIL_PERMISSIONS = ("auditlog.view_logentry",)
 
 # A group of the demo seed before roles existed; renamed so its members keep working.
 _LEGACY_CLERK_GROUP = "Agency clerks"
@@ -67,7 +72,7 @@ def role_permission_names(role: str, *, available: Iterable[str] = ()) -> set[st
     if role == CLERK:
         return set(CLERK_PERMISSIONS)
     if role == SUPERVISOR:
-        return set(SUPERVISOR_PERMISSIONS)
+        return set(SUPERVISOR_PERMISSIONS) | (set(AUDIT_TRAIL_PERMISSIONS) & set(available))
     if role == AUDITOR:
         return {name for name in available if name.split(".")[0] in AUDITOR_VIEW_APPS and ".view_" in name}
     raise ValueError(f"Unknown role {role!r}")

@@ -185,6 +185,8 @@ def environment_set(database_url: str) -> None:
             "DATABASE_URL": database_url,
             "DEBUG": "0",
             "SECRET_KEY": secrets.token_urlsafe(50),
+            "AFRICASTALKING_CALLBACK_TOKEN": secrets.token_urlsafe(24),
+            "WHATSAPP_APP_SECRET": secrets.token_urlsafe(24),
             "ALLOWED_HOSTS": "127.0.0.1,localhost",
             "SECURE_SSL_REDIRECT": "0",
             "SECURE_COOKIES": "0",

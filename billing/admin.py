@@ -23,6 +23,7 @@ from accounts.admin import PhoneAwareSearchMixin
 from accounts.backends import normalize_identifier
 from accounts.models import Subscriber, User
 from accounts.scoping import GLOBAL, AgencyScopedAdmin
+from core.audit import audited_action
 
 from . import approvals
 from .messages import bills_announce
@@ -235,6 +236,7 @@ class BillAdmin(AccountNumberSearchMixin, AgencyScopedAdmin):
         return request.user.has_perm("billing.announce_bill")
 
     @admin.action(description=_("Send the bill-issued messages (never twice per channel)"), permissions=["announce"])
+    @audited_action
     def announce(self, request: HttpRequest, queryset: QuerySet[Bill]) -> None:
         count = bills_announce(bills=bills_with_channels(queryset))
         self.message_user(
@@ -265,6 +267,7 @@ class PrintRequestAdmin(AgencyScopedAdmin):
         return obj.bill.account.subscriber.full_name
 
     @admin.action(description=_("Mark as printed"), permissions=["change"])
+    @audited_action
     def mark_printed(self, request: HttpRequest, queryset: QuerySet[PrintRequest]) -> None:
         count = print_requests_mark_printed(requests=queryset, printed_by=request.user)
         self.message_user(

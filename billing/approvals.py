@@ -17,6 +17,7 @@ from django.utils.translation import gettext as _
 
 from accounts.models import Subscriber, User
 from accounts.selectors import staff_agency_ids
+from core.audit import audit_bulk
 from core.exceptions import ApplicationError
 
 from .models import ChangeRequest, Consumption, ReadingCorrection, ServiceAccount
@@ -113,6 +114,17 @@ def _apply(request: ChangeRequest) -> None:
         # The replaced login no longer reaches anybody's bills; disabled, its
         # sessions end on their next request.
         User.objects.filter(pk=request.from_user_id).update(is_active=False)
+        audit_bulk(
+            model=User,
+            pks=[request.from_user_id],
+            changes={"is_active": [True, False]},
+            # No longer anybody's login: the entry keeps whose it was.
+            extra={
+                "agency_id": request.agency_id,
+                "subscriber_id": request.subscriber_id,
+                "change_request": request.pk,
+            },
+        )
     else:
         account = ServiceAccount.objects.select_for_update().get(pk=request.account_id)
         if account.subscriber_id != request.from_subscriber_id:

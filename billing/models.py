@@ -13,6 +13,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 
 from accounts.models import Subscriber
+from core.models import AuditScoped
 
 from .numbers import format_account_number
 
@@ -149,8 +150,10 @@ class PlanTier(models.Model):
         return f"{self.from_quantity}–{upper} @ {self.unit_price}"
 
 
-class ServiceAccount(models.Model):
+class ServiceAccount(AuditScoped, models.Model):
     """The contract for one meter or line: what the subscriber is billed on."""
+
+    audit_scope = {"agency_id": "subscriber__agency_id", "subscriber_id": "subscriber_id"}
 
     class BillingMode(models.TextChoices):
         POSTPAID = "postpaid", _("Postpaid")
@@ -211,8 +214,10 @@ class ServiceAccount(models.Model):
         return Unit(self.unit).label
 
 
-class Consumption(models.Model):
+class Consumption(AuditScoped, models.Model):
     """Usage for one account, period and unit: a meter index or a usage count."""
+
+    audit_scope = {"agency_id": "account__subscriber__agency_id", "subscriber_id": "account__subscriber_id"}
 
     account = models.ForeignKey(
         ServiceAccount, on_delete=models.CASCADE, related_name="consumptions", verbose_name=_("account")
@@ -237,7 +242,9 @@ class Consumption(models.Model):
         return f"{self.account_id} {self.period:%Y-%m} {self.quantity} {self.unit}"
 
 
-class Bill(models.Model):
+class Bill(AuditScoped, models.Model):
+    audit_scope = {"agency_id": "account__subscriber__agency_id", "subscriber_id": "account__subscriber_id"}
+
     class Status(models.TextChoices):
         ISSUED = "issued", _("Issued")
         PARTIALLY_PAID = "partially_paid", _("Partially paid")
@@ -368,8 +375,10 @@ class BillLine(models.Model):
         return f"{self.bill_id}#{self.position} {self.amount}"
 
 
-class PrintRequest(models.Model):
+class PrintRequest(AuditScoped, models.Model):
     """A paper copy of a bill, asked for by a paperless subscriber, printed by their agency."""
+
+    audit_scope = {"agency_id": "agency_id", "subscriber_id": "bill__account__subscriber_id"}
 
     class Status(models.TextChoices):
         PENDING = "pending", _("To print")
@@ -409,8 +418,10 @@ class PrintRequest(models.Model):
         return f"{self.bill_id} ({self.status})"
 
 
-class SmsAlertSubscription(models.Model):
+class SmsAlertSubscription(AuditScoped, models.Model):
     """The paid SMS alert service on one account, as some utilities sell it."""
+
+    audit_scope = {"agency_id": "account__subscriber__agency_id", "subscriber_id": "account__subscriber_id"}
 
     account = models.ForeignKey(
         ServiceAccount, on_delete=models.CASCADE, related_name="sms_alert_subscriptions", verbose_name=_("account")
@@ -436,10 +447,12 @@ class SmsAlertSubscription(models.Model):
         return f"{self.account_id} since {self.started_on}"
 
 
-class ChangeRequest(models.Model):
+class ChangeRequest(AuditScoped, models.Model):
     """A change of who a subscriber or a contract is, asked with a reason by one
     member of staff and applied only once a supervisor of the agency approves
     (maker-checker): a login re-link or a transfer of contract."""
+
+    audit_scope = {"agency_id": "agency_id", "subscriber_id": "subscriber_id"}
 
     class Kind(models.TextChoices):
         LOGIN_RELINK = "login_relink", _("Re-link a subscriber's login")
@@ -534,11 +547,20 @@ class ChangeRequest(models.Model):
     def __str__(self) -> str:
         return f"{self.get_kind_display()} ({self.get_status_display()})"
 
+    def get_additional_data(self) -> dict:
+        # A transfer of contract names its subscriber as `from_subscriber`.
+        return {"agency_id": self.agency_id, "subscriber_id": self.subscriber_id or self.from_subscriber_id}
 
-class ReadingCorrection(models.Model):
+
+class ReadingCorrection(AuditScoped, models.Model):
     """A corrected meter reading. The consumption row holds the value bills use;
     each correction keeps the value it replaced, so the first correction of a
     row holds the reading as it was taken, and nothing is lost."""
+
+    audit_scope = {
+        "agency_id": "consumption__account__subscriber__agency_id",
+        "subscriber_id": "consumption__account__subscriber_id",
+    }
 
     consumption = models.ForeignKey(
         Consumption, on_delete=models.CASCADE, related_name="corrections", verbose_name=_("reading")

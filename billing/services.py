@@ -12,6 +12,7 @@ from django.db.models import F, QuerySet
 from django.utils import timezone
 
 from accounts.models import Subscriber, User
+from core.audit import audit_bulk
 from core.exceptions import ApplicationError
 from core.models import sequence_next
 from core.money import quantize
@@ -162,8 +163,14 @@ def bills_flag_overdue(*, today: dt.date | None = None) -> int:
     today = today or timezone.localdate()
     due = Bill.objects.filter(Bill.overdue_q(today)).exclude(status=Bill.Status.OVERDUE)
     with transaction.atomic():
-        ids = list(due.select_for_update(skip_locked=True).values_list("pk", flat=True))
+        rows = list(due.select_for_update(skip_locked=True).values_list("pk", "status"))
+        ids = [pk for pk, _status in rows]
         flagged = Bill.objects.filter(pk__in=ids).update(status=Bill.Status.OVERDUE)
+        # update() sends no signal: the audit trail gets its entries here.
+        for old in sorted({status for _pk, status in rows}):
+            audit_bulk(
+                model=Bill, pks=[pk for pk, status in rows if status == old], changes={"status": [old, "overdue"]}
+            )
         bills_notify(
             event=OVERDUE_NOTICE,
             bills=bills_with_channels(Bill.objects.filter(pk__in=ids)),
@@ -196,9 +203,23 @@ def bill_request_paper_copy(*, bill: Bill, requested_by: User) -> PrintRequest:
 
 def print_requests_mark_printed(*, requests: Iterable[PrintRequest], printed_by: User) -> int:
     ids = [r.pk for r in requests]
-    return PrintRequest.objects.filter(pk__in=ids, status=PrintRequest.Status.PENDING).update(
-        status=PrintRequest.Status.PRINTED, printed_at=timezone.now(), printed_by=printed_by
-    )
+    pending = PrintRequest.objects.filter(pk__in=ids, status=PrintRequest.Status.PENDING)
+    now = timezone.now()
+    with transaction.atomic():
+        printed = list(pending.select_for_update().values_list("pk", flat=True))
+        count = PrintRequest.objects.filter(pk__in=printed).update(
+            status=PrintRequest.Status.PRINTED, printed_at=now, printed_by=printed_by
+        )
+        audit_bulk(
+            model=PrintRequest,
+            pks=printed,
+            changes={
+                "status": ["pending", "printed"],
+                "printed_at": [None, now.isoformat()],
+                "printed_by": [None, printed_by.pk],
+            },
+        )
+    return count
 
 
 # --- Paid SMS alert service ------------------------------------------------

@@ -3,6 +3,8 @@ from __future__ import annotations
 from celery import shared_task
 from django.db import transaction
 
+from core.audit import audit_system
+
 from . import services
 from .messages import bills_announce
 from .models import Bill
@@ -10,7 +12,8 @@ from .models import Bill
 
 @shared_task
 def bills_flag_overdue() -> int:
-    return services.bills_flag_overdue()
+    with audit_system("bills_flag_overdue"):
+        return services.bills_flag_overdue()
 
 
 @shared_task

@@ -1,14 +1,18 @@
-from django.urls import path
+from django.urls import path, register_converter
 
 from . import views
+from .converters import AccountNumberConverter, BillNumberConverter
 
 app_name = "billing"
+
+register_converter(AccountNumberConverter, "account_number")
+register_converter(BillNumberConverter, "bill_number")
 
 urlpatterns = [
     path("dashboard/", views.dashboard, name="dashboard"),
     path("bills/", views.bill_list, name="bill_list"),
-    path("bills/<str:number>/", views.bill_detail, name="bill_detail"),
-    path("bills/<str:number>/paper-copy/", views.bill_paper_copy, name="bill_paper_copy"),
-    path("accounts/<str:number>/consumption/", views.consumption, name="consumption"),
-    path("accounts/<str:number>/plan/", views.plan, name="plan"),
+    path("bills/<bill_number:number>/", views.bill_detail, name="bill_detail"),
+    path("bills/<bill_number:number>/paper-copy/", views.bill_paper_copy, name="bill_paper_copy"),
+    path("accounts/<account_number:number>/consumption/", views.consumption, name="consumption"),
+    path("accounts/<account_number:number>/plan/", views.plan, name="plan"),
 ]

@@ -3,6 +3,7 @@ subscriber asking for somebody else's account or bill gets a 404."""
 
 from __future__ import annotations
 
+import re
 from urllib.parse import urlencode
 
 from django.contrib import messages
@@ -21,11 +22,13 @@ from core.money import babel_locale
 
 from . import selectors, services
 from .charts import consumption_page
+from .converters import BILL_NUMBER_PATTERN
 from .forms import BillFilterForm
 from .models import Bill, ServiceAccount
 from .numbers import format_account_number
 
 BILLS_PER_PAGE = 12
+BILL_NUMBER = re.compile(BILL_NUMBER_PATTERN)
 
 
 def _account(request: HttpRequest, number: str) -> ServiceAccount:
@@ -126,6 +129,8 @@ def bill_paper_copy(request: HttpRequest, number: str) -> HttpResponse:
 
 def bill_short_link(request: HttpRequest, number: str) -> HttpResponse:
     """`/b/<number>/` from an SMS: the bill page in the reader's language (login first if needed)."""
+    if not BILL_NUMBER.fullmatch(number):
+        raise Http404("No such bill")  # the bill page's URL refuses it too
     language = translation.get_language_from_request(request)
     with translation.override(language):
         return redirect(reverse("billing:bill_detail", args=[number]))

@@ -17,6 +17,7 @@ from accounts.admin import PhoneAwareSearchMixin
 from accounts.models import ChannelVerification, ContactChannel
 from accounts.scoping import AgencyScopedAdmin
 from accounts.services import InvalidAddress, channel_address_clean
+from core.audit import audited_action
 
 from . import verification
 from .models import DeliveryReport, Message
@@ -48,6 +49,7 @@ class MessageAdmin(ReadOnlyAdmin):
         return request.user.has_perm("notifications.resend_message")
 
     @admin.action(description=_("Re-send the selected failed messages"), permissions=["resend"])
+    @audited_action
     def resend(self, request: HttpRequest, queryset: QuerySet[Message]) -> None:
         count = sum(message_resend(message=m) for m in queryset.filter(status=Message.Status.FAILED))
         self.message_user(

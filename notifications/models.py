@@ -14,6 +14,10 @@ class Message(models.Model):
     transaction as the event that causes it, then walked up its status ladder
     by the relay and the provider's delivery reports."""
 
+    # Not followed by the audit trail (the relay writes it in bulk, and its status
+    # ladder is its own record); an admin action on it is, with this scope.
+    audit_scope = {"agency_id": "subscriber__agency_id", "subscriber_id": "subscriber_id"}
+
     class Status(models.TextChoices):
         PENDING = "pending", _("Pending")
         SENDING = "sending", _("Sending")

@@ -6,10 +6,23 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from core.exceptions import ApplicationError
+
 from .models import DeliveryReport, Message
+
+
+class ReportInboxFull(ApplicationError):
+    """Too many reports wait for a message we do not know: this one is not kept.
+
+    Only a holder of the callback token or the app secret can post reports,
+    but a leaked one must not fill the database; the provider retries later."""
+
+    code = "report_inbox_full"
+
 
 # A report may only move a message up this ladder: a late "delivered" never
 # downgrades "read", and "failed" cannot undo a delivery.
@@ -28,9 +41,18 @@ def delivery_report_record(
     """Store a report and apply it; returns the message, or None while none matches.
 
     A report with no message yet is kept and applied when the worker records
-    the message id (`delivery_reports_apply_waiting`), so none is lost.
+    the message id (`delivery_reports_apply_waiting`), so none is lost, up to
+    SELFCARE_UNMATCHED_REPORTS_MAX waiting in all: past that a new one for an
+    unknown message raises ReportInboxFull and nothing is stored.
     """
     with transaction.atomic():
+        known = DeliveryReport.objects.filter(
+            provider=provider, provider_message_id=provider_message_id, raw_status=raw_status
+        ).exists()
+        if not known and _inbox_full() and not _message_exists(provider, provider_message_id):
+            raise ReportInboxFull("Too many delivery reports wait for an unknown message; this one is not kept.")
+        # Stored before the message is looked up: a worker recording the id
+        # meanwhile finds the report waiting (delivery_reports_apply_waiting).
         report, _ = DeliveryReport.objects.get_or_create(
             provider=provider,
             provider_message_id=provider_message_id,
@@ -44,6 +66,16 @@ def delivery_report_record(
             _apply(report, message)
             message.refresh_from_db()  # _apply writes with UPDATEs: return what is stored
     return message
+
+
+def _inbox_full() -> bool:
+    # Counted on the partial index of waiting reports; the cap is a few thousand rows.
+    cap = settings.SELFCARE_UNMATCHED_REPORTS_MAX
+    return DeliveryReport.objects.filter(applied_at__isnull=True)[:cap].count() >= cap
+
+
+def _message_exists(provider: str, provider_message_id: str) -> bool:
+    return Message.objects.filter(provider=provider, provider_message_id=provider_message_id).exists()
 
 
 def delivery_reports_apply_waiting(*, provider: str, provider_message_ids: Iterable[str]) -> int:

@@ -22,6 +22,7 @@ from django.utils.translation import gettext_lazy
 from accounts.models import ChannelVerification, ContactChannel, Subscriber, User
 from accounts.phones import ascii_digits
 from accounts.services import ChannelError, channel_address_clean
+from core.audit import audit_bulk
 
 from .events import EventType
 from .services import notify
@@ -85,9 +86,11 @@ def channel_code_send(*, channel: ContactChannel, requested_by: User | None = No
         )
         if recent.count() >= OTP_MAX_PER_HOUR:
             raise TooManyCodes(_("Too many codes were sent to this address. Please try again in an hour."))
-        channel.verifications.filter(status=ChannelVerification.Status.PENDING).update(
-            status=ChannelVerification.Status.VOID
+        pending = list(
+            channel.verifications.filter(status=ChannelVerification.Status.PENDING).values_list("pk", flat=True)
         )
+        ChannelVerification.objects.filter(pk__in=pending).update(status=ChannelVerification.Status.VOID)
+        audit_bulk(model=ChannelVerification, pks=pending, changes={"status": ["pending", "void"]})
         code = f"{secrets.randbelow(1_000_000):06d}"
         verification = ChannelVerification.objects.create(
             channel=channel,

@@ -25,7 +25,7 @@ from django.template.backends.jinja2 import Template as DjangoJinja2Template
 from django.template.backends.utils import csrf_input_lazy, csrf_token_lazy
 from django.templatetags.static import static
 from django.test.signals import template_rendered
-from django.urls import get_script_prefix, reverse
+from django.urls import NoReverseMatch, get_script_prefix, reverse
 from django.utils import timezone, translation
 from django.utils.translation import get_language_info
 from jinja2 import Environment, pass_context
@@ -36,9 +36,10 @@ from billing.models import Bill
 from core.dates import format_cldr_date
 from core.money import babel_locale, format_meter, format_money, format_quantity, format_unit_price
 
-# Stands for an argument when a URL is reversed once per (language, name): digits,
-# so that int, slug and str path converters all accept it.
-_ARG = "8391027465"
+# Stand for an argument when a URL is reversed once per (language, name): the first
+# that the URL's converters accept is used. Digits suit int, slug, str and account
+# numbers; the second is shaped as a bill number (billing.converters).
+_ARGS = ("8391027465", "8391027465-204911")
 _PLAIN_ARG = re.compile(r"[A-Za-z0-9_.-]+")
 
 
@@ -46,7 +47,12 @@ _PLAIN_ARG = re.compile(r"[A-Za-z0-9_.-]+")
 def _url_pattern(prefix: str, language: str, name: str, arity: int) -> tuple[str, ...]:
     """The URL of `name` split around its arguments; `prefix` and `language` are
     part of the key because reverse() reads them (script prefix, i18n prefix)."""
-    return tuple(reverse(name, args=[_ARG] * arity).split(_ARG))
+    for arg in _ARGS:
+        try:
+            return tuple(reverse(name, args=[arg] * arity).split(arg))
+        except NoReverseMatch:
+            continue
+    return ()  # _reverse then asks Django, which says what is wrong
 
 
 def _reverse(prefix: str, language: str, name: str, args: tuple[Any, ...]) -> str:

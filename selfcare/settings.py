@@ -83,18 +83,29 @@ INSTALLED_APPS = [
     "rest_framework",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    # The audit trail (django-auditlog) and the pages built on it; after the apps
+    # it audits, so its admin replaces auditlog's.
+    "auditlog",
+    "backoffice",
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # Before anything reads the session, the query or the form: NUL never reaches a query.
+    "core.middleware.RefuseUnstorableInputMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # Inside authentication (it reads request.user), so it sees every view's response.
+    "core.middleware.NoStoreForPrivatePagesMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    # Names the user and client address of every audited write (core/audit.py).
+    "core.audit.AuditMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
     # Last, as django-axes asks: it turns a locked-out login into its lockout page.
     "axes.middleware.AxesMiddleware",
 ]
@@ -325,14 +336,25 @@ AFRICASTALKING_USERNAME = env("AFRICASTALKING_USERNAME", "sandbox")
 AFRICASTALKING_API_KEY = env("AFRICASTALKING_API_KEY")
 AFRICASTALKING_SENDER_ID = env("AFRICASTALKING_SENDER_ID")
 # Delivery reports come to /hooks/sms/africastalking/<token>/: Africa's Talking
-# signs nothing, so the unguessable path is the credential.
-# Unset, the hook answers 403 to everybody.
+# signs nothing, so the unguessable path is the credential. It and the WhatsApp
+# app secret are required in production (checked below, with WHATSAPP_APP_SECRET).
 AFRICASTALKING_CALLBACK_TOKEN = env("AFRICASTALKING_CALLBACK_TOKEN")
+# Delivery reports for a message id we do not know (yet) are kept to be applied
+# later, but only so many: in all, and per webhook call.
+SELFCARE_UNMATCHED_REPORTS_MAX = envint("SELFCARE_UNMATCHED_REPORTS_MAX", 10_000)
+SELFCARE_HOOK_MAX_REPORTS = envint("SELFCARE_HOOK_MAX_REPORTS", 100)
 WHATSAPP_GRAPH_URL = env("WHATSAPP_GRAPH_URL", "https://graph.facebook.com/v21.0")
 WHATSAPP_PHONE_NUMBER_ID = env("WHATSAPP_PHONE_NUMBER_ID")
 WHATSAPP_ACCESS_TOKEN = env("WHATSAPP_ACCESS_TOKEN")
 WHATSAPP_APP_SECRET = env("WHATSAPP_APP_SECRET")
 WHATSAPP_VERIFY_TOKEN = env("WHATSAPP_VERIFY_TOKEN")
+# Fail closed, as for SECRET_KEY: production never runs a hook that cannot check
+# who calls it. With DEBUG on (the demo, the tests) a missing one is allowed and
+# its hook answers 503 "not configured"; it never accepts unsigned input.
+if not DEBUG:
+    for _name in ("AFRICASTALKING_CALLBACK_TOKEN", "WHATSAPP_APP_SECRET"):
+        if not globals()[_name]:
+            raise ImproperlyConfigured(f"{_name} must be set when DEBUG is off (make run sets one for the demo).")
 SELFCARE_PROVIDER_TIMEOUT = float(env("SELFCARE_PROVIDER_TIMEOUT", "10"))
 # A message is retried with exponential back-off, then failed for good.
 SELFCARE_OUTBOX_MAX_ATTEMPTS = envint("SELFCARE_OUTBOX_MAX_ATTEMPTS", 6)
@@ -365,10 +387,55 @@ SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
 SESSION_COOKIE_AGE = envint("SESSION_COOKIE_AGE", 8 * 3600)
 
+# The Africa's Talking callback token is part of its URL: every logger that
+# prints a path masks it (core/logging.py; gunicorn's loggers in CoreConfig.ready).
+# Content-Security-Policy (django-csp 4): only our own scripts, styles and images,
+# nothing inline (no 'unsafe-inline' anywhere: core/tests/test_headers.py parses
+# every page for inline script, style and handlers). The SVG charts are inline
+# markup styled by presentation attributes and our stylesheet, which CSP allows.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'", "data:"],
+        "font-src": ["'self'"],
+        "connect-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    }
+}
+# The audit trail stores before/after values as JSON.
+AUDITLOG_STORE_JSON_CHANGES = True
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "filters": {"mask_secrets": {"()": "core.logging.MaskSecretsInPaths"}},
+    "formatters": {
+        "django.server": {"()": "django.utils.log.ServerFormatter", "format": "[{server_time}] {message}", "style": "{"}
+    },
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "filters": ["mask_secrets"]},
+        "django.server": {
+            "class": "logging.StreamHandler",
+            "formatter": "django.server",
+            "filters": ["mask_secrets"],
+        },
+    },
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", "INFO")},
-    "loggers": {"axes": {"level": "WARNING"}},
+    "loggers": {
+        "axes": {"level": "WARNING"},
+        # Filters on the loggers themselves act before any handler, test capture included.
+        "django.request": {"filters": ["mask_secrets"]},
+        "django.security": {"filters": ["mask_secrets"]},
+        "django.server": {
+            "handlers": ["django.server"],
+            "level": "INFO",
+            "propagate": False,
+            "filters": ["mask_secrets"],
+        },
+    },
 }

@@ -22,9 +22,11 @@ def _names(group: Group) -> set[str]:
 
 def test_the_migration_created_each_role_with_exactly_its_permissions() -> None:
     assert _names(Group.objects.get(name=roles.CLERK)) == set(roles.CLERK_PERMISSIONS)
-    assert _names(Group.objects.get(name=roles.SUPERVISOR)) == set(roles.SUPERVISOR_PERMISSIONS)
+    supervisor = set(roles.SUPERVISOR_PERMISSIONS) | set(roles.AUDIT_TRAIL_PERMISSIONS)
+    assert _names(Group.objects.get(name=roles.SUPERVISOR)) == supervisor
     auditor = _names(Group.objects.get(name=roles.AUDITOR))
     assert {"accounts.view_subscriber", "billing.view_bill", "notifications.view_message"} <= auditor
+    assert set(roles.AUDIT_TRAIL_PERMISSIONS) <= auditor
     assert all(".view_" in name for name in auditor)
 
 

@@ -28,6 +28,8 @@ def test_production_settings_pass_the_deploy_check() -> None:
         env={
             "DEBUG": "0",
             "SECRET_KEY": secrets.token_urlsafe(50),
+            "AFRICASTALKING_CALLBACK_TOKEN": secrets.token_urlsafe(24),
+            "WHATSAPP_APP_SECRET": secrets.token_urlsafe(24),
             "ALLOWED_HOSTS": "selfcare.example",
             "DATABASE_URL": "postgres://postgres@127.0.0.1:5432/selfcare",
         },
@@ -50,7 +52,10 @@ def _settings_of(env: dict[str, str]) -> subprocess.CompletedProcess:
         "from django.conf import settings as s;"
         "print(s.DATABASES['default']['ENGINE'], s.CELERY_TASK_ALWAYS_EAGER, s.DEBUG)"
     )
-    unset = {"DATABASE_URL", "CELERY_BROKER_URL", "DEBUG", "SECRET_KEY", "REDIS_URL"}
+    unset = {
+        "DATABASE_URL", "CELERY_BROKER_URL", "DEBUG", "SECRET_KEY", "REDIS_URL",
+        "AFRICASTALKING_CALLBACK_TOKEN", "WHATSAPP_APP_SECRET",
+    }  # fmt: skip
     clean = {k: v for k, v in os.environ.items() if k not in unset}
     return subprocess.run(
         [sys.executable, "-c", code], cwd=ROOT, env={**clean, **env}, capture_output=True, text=True, timeout=60
@@ -74,12 +79,55 @@ def test_a_switch_it_does_not_understand_stops_the_process(value: str) -> None:
     assert out.returncode != 0 and f"DEBUG={value!r}" in out.stderr
 
 
+HOOK_SECRETS = {"AFRICASTALKING_CALLBACK_TOKEN": "cb-token-x", "WHATSAPP_APP_SECRET": "wa-secret-x"}
+
+
 @pytest.mark.parametrize(("value", "debug"), [("0", "False"), ("off", "False"), ("YES", "True"), (" true ", "True")])
 def test_switches_read_the_usual_spellings(value: str, debug: str) -> None:
-    out = _settings_of({"DEBUG": value, "SECRET_KEY": secrets.token_urlsafe(50), "ALLOWED_HOSTS": "x"})
+    out = _settings_of({"DEBUG": value, "SECRET_KEY": secrets.token_urlsafe(50), "ALLOWED_HOSTS": "x", **HOOK_SECRETS})
     assert out.stdout.split()[-1:] == [debug], out.stderr
 
 
+@pytest.mark.parametrize("missing", sorted(HOOK_SECRETS))
+def test_production_refuses_to_start_without_a_hook_secret(missing: str) -> None:
+    env = {"DEBUG": "0", "SECRET_KEY": secrets.token_urlsafe(50), **HOOK_SECRETS, missing: ""}
+
+    out = _settings_of(env)
+    result = _manage("check", env=env)
+
+    assert out.returncode != 0
+    assert f"{missing} must be set when DEBUG is off" in out.stderr
+    # manage.py says it in one line.
+    assert (
+        result.stderr.strip() == f"manage.py: {missing} must be set when DEBUG is off (make run sets one for the demo)."
+    )
+
+
+def test_with_debug_on_a_missing_hook_secret_starts_and_its_hook_says_not_configured() -> None:
+    code = (
+        "import django, os; os.environ['DJANGO_SETTINGS_MODULE']='selfcare.settings'; django.setup();"
+        "from django.test import Client; c = Client();"
+        "print(c.post('/hooks/sms/africastalking/x/', {'id': 'ATXid_1', 'status': 'Success'}).status_code,"
+        " c.post('/hooks/whatsapp/', b'{}', content_type='application/json',"
+        " headers={'X-Hub-Signature-256': 'sha256=00'}).status_code)"
+    )
+    clean = {k: v for k, v in os.environ.items() if k not in {"DEBUG", "DATABASE_URL", *HOOK_SECRETS}}
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60,
+        env={**clean, "DEBUG": "1", "SECRET_KEY": secrets.token_urlsafe(50), "ALLOWED_HOSTS": "testserver"},
+    )  # fmt: skip
+
+    # 503, not 403: nothing is accepted, and the operator sees why.
+    assert out.stdout.split() == ["503", "503"], out.stderr
+
+
+def test_make_run_and_make_test_set_the_hook_secrets_explicitly() -> None:
+    makefile = (ROOT / "Makefile").read_text()
+    for variable in ("DEMO_ENV", "TEST_ENV"):
+        line = makefile.split(f"{variable} = ", 1)[1].split("\n\n", 1)[0]
+        assert "DEBUG=1" in line and all(name in line for name in ("SECRET_KEY", *HOOK_SECRETS)), variable
+
+
 def test_migrations_match_the_models() -> None:
-    result = _manage("makemigrations", "--check", "--dry-run", env={})
+    result = _manage("makemigrations", "--check", "--dry-run", env=HOOK_SECRETS)
     assert result.returncode == 0, result.stdout

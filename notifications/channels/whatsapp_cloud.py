@@ -67,5 +67,11 @@ STATUS = {
 def signature_valid(raw_body: bytes, header: str | None) -> bool:
     if not header or not header.startswith("sha256=") or not settings.WHATSAPP_APP_SECRET:
         return False
+    try:
+        # Compared as bytes: compare_digest refuses a str with non-ASCII
+        # characters (a header is latin-1), which used to answer 500.
+        given = header.removeprefix("sha256=").encode("ascii")
+    except UnicodeEncodeError:
+        return False
     expected = hmac.new(settings.WHATSAPP_APP_SECRET.encode(), raw_body, hashlib.sha256).hexdigest()
-    return hmac.compare_digest(expected, header.removeprefix("sha256="))
+    return hmac.compare_digest(expected.encode("ascii"), given)

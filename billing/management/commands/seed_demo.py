@@ -5,6 +5,7 @@ import time
 from django.core.management.base import BaseCommand, CommandParser
 
 from billing.demo import DEMO_PASSWORD, demo_seed
+from core.audit import audit_system
 
 
 class Command(BaseCommand):
@@ -16,7 +17,8 @@ class Command(BaseCommand):
 
     def handle(self, *args, subscribers: int, months: int, **options) -> None:
         started = time.monotonic()
-        report = demo_seed(subscribers=subscribers, months=months)
+        with audit_system("seed_demo"):
+            report = demo_seed(subscribers=subscribers, months=months)
         if report.created:
             self.stdout.write(
                 self.style.SUCCESS(

@@ -1,0 +1,50 @@
+from __future__ import annotations
+
+from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
+
+
+class BackofficeConfig(AppConfig):
+    """The agency back office's own pages (Customer 360) and the audit trail."""
+
+    name = "backoffice"
+    verbose_name = _("Back office")
+
+    def ready(self) -> None:
+        from auditlog.models import LogEntry
+        from auditlog.registry import auditlog
+        from django.db.models.signals import pre_save
+
+        from core.audit import fill_system_actor
+
+        # What the audit trail follows: every model holding a customer's data or
+        # deciding what they pay. Not the outbox (Message: its status ladder is its
+        # own log, and the relay writes it in bulk) nor bill lines (written once,
+        # with their bill, whose entry says so).
+        for label, options in AUDITED_MODELS.items():
+            auditlog.register(self.apps.get_model(label), **options)
+        pre_save.connect(fill_system_actor, sender=LogEntry, dispatch_uid="audit_fill_system_actor")
+
+
+AUDITED_MODELS: dict[str, dict] = {
+    # Never the password hash; last_login changes at each login and says nothing.
+    "accounts.User": {
+        "exclude_fields": ["password", "last_login"],
+        "m2m_fields": {"groups", "user_permissions", "agencies"},
+    },
+    "accounts.Agency": {},
+    "accounts.Subscriber": {},
+    "accounts.ContactChannel": {},
+    # Who asked for a code and when; the code's hash stays out of the trail.
+    "accounts.ChannelVerification": {"exclude_fields": ["code_hash"]},
+    "billing.Plan": {},
+    "billing.PlanTier": {},
+    "billing.ServiceAccount": {},
+    "billing.Consumption": {},
+    "billing.Bill": {},
+    "billing.PrintRequest": {},
+    "billing.SmsAlertSubscription": {},
+    # Maker-checker requests and reading corrections: who asked, who decided.
+    "billing.ChangeRequest": {},
+    "billing.ReadingCorrection": {},
+}
