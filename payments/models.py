@@ -8,6 +8,7 @@ from django.db.models import F, Q
 from django.utils.translation import gettext_lazy as _
 
 from billing.models import MONEY, Bill, ServiceAccount
+from core.models import AuditScoped
 
 KEY_ID_REGEX = r"^[A-Za-z0-9_.-]{1,64}$"
 REFERENCE_REGEX = r"^[A-Za-z0-9_-]{1,64}$"
@@ -47,8 +48,10 @@ class Provider(models.Model):
         return bool(self.previous_secret_sealed)
 
 
-class Payment(models.Model):
+class Payment(AuditScoped, models.Model):
     """Money a provider reports as paid to an account: applied once per (provider, reference)."""
+
+    audit_scope = {"agency_id": "account__subscriber__agency_id", "subscriber_id": "account__subscriber_id"}
 
     class Status(models.TextChoices):
         APPLIED = "applied", _("Applied")
@@ -111,8 +114,10 @@ class Payment(models.Model):
         return f"{self.receipt_number} ({self.reference})"
 
 
-class Allocation(models.Model):
+class Allocation(AuditScoped, models.Model):
     """The part of a payment that went to one bill. Kept after a reversal, as history."""
+
+    audit_scope = {"agency_id": "bill__account__subscriber__agency_id", "subscriber_id": "bill__account__subscriber_id"}
 
     payment = models.ForeignKey(
         Payment, on_delete=models.PROTECT, related_name="allocations", verbose_name=_("payment")

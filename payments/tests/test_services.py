@@ -7,10 +7,13 @@ import datetime as dt
 from decimal import Decimal
 
 import pytest
+from auditlog.models import LogEntry
+from django.contrib.contenttypes.models import ContentType
 
 from billing.models import Bill, ServiceAccount, Unit
 from billing.services import bill_issue
 from billing.tests.factories import BillFactory, ConsumptionFactory, ServiceAccountFactory
+from core.audit import audit_context
 from payments.models import Payment, Provider
 from payments.services import (
     InvalidAmount,
@@ -108,3 +111,18 @@ def test_reversing_keeps_an_overdue_bill_overdue_and_others_partially_paid(count
     payment_reverse(provider=counter, reference="P2", reason="error")
     bill.refresh_from_db()
     assert (bill.amount_paid, bill.status) == (Decimal("10.000"), Bill.Status.OVERDUE)
+
+
+def test_a_payment_and_its_reversal_are_in_the_audit_trail_with_who_and_where(counter, clerk):
+    bill = BillFactory()
+    with audit_context(actor=clerk, remote_addr="10.1.2.3"):
+        result = _apply(counter, bill.account, amount="59.500", channel="cash")
+        payment_reverse(provider=counter, reference="C-1", reason="wrong account")
+    entries = LogEntry.objects.filter(
+        content_type=ContentType.objects.get_for_model(Payment), object_id=result.payment.pk
+    ).order_by("timestamp")
+    assert [e.action for e in entries] == [LogEntry.Action.CREATE, LogEntry.Action.UPDATE]
+    assert {e.actor_id for e in entries} == {clerk.pk}
+    assert {e.remote_addr for e in entries} == {"10.1.2.3"}
+    assert entries[1].changes_dict["status"] == ["applied", "reversed"]
+    assert entries[0].additional_data["agency_id"] == bill.account.subscriber.agency_id
