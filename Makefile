@@ -38,6 +38,7 @@ run: $(VENV)/.installed-run $(DEMO_SECRETS)
 	@echo "Demo settings: DEBUG=1 and development secrets from var/ (secret key, SMS callback token, WhatsApp app secret)."
 	$(DEMO_ENV) $(PY) manage.py migrate --noinput -v0
 	$(DEMO_ENV) $(PY) manage.py seed_demo
+	$(DEMO_ENV) $(PY) manage.py seed_payments_demo
 	@echo "Selfcare is at http://$(HOST):$(PORT)/  (back office: http://$(HOST):$(PORT)/fr/admin/)"
 	@echo "DEBUG is on: staff sign in with the password alone; production asks for a TOTP code (SELFCARE_STAFF_OTP_REQUIRED)."
 	$(DEMO_ENV) $(PY) manage.py runserver $(HOST):$(PORT)

@@ -105,3 +105,18 @@ def csrf_client(subscriber: Subscriber) -> Client:
     c = Client(enforce_csrf_checks=True)
     c.force_login(subscriber.user)
     return c
+
+
+@pytest.fixture
+def bank(db):
+    """A bank that reports payments over the signed API (secret: payments.tests.factories.SECRET)."""
+    from payments.tests.factories import ProviderFactory
+
+    return ProviderFactory(name="Banque Zitouna", key_id="zitouna")
+
+
+@pytest.fixture
+def other_bank(db):
+    from payments.tests.factories import ProviderFactory
+
+    return ProviderFactory(name="Banque de l'Habitat", key_id="bh-bank")

@@ -141,8 +141,10 @@ class Weekday(models.IntegerChoices):
     SUNDAY = 7, _("Sunday")
 
 
-class AgencyHours(models.Model):
+class AgencyHours(AuditScoped, models.Model):
     """One opening of an agency in its usual week: a day with a lunch break has two."""
+
+    audit_scope = {"agency_id": "agency_id"}
 
     agency = models.ForeignKey(Agency, on_delete=models.CASCADE, related_name="hours", verbose_name=_("agency"))
     weekday = models.PositiveSmallIntegerField(_("day"), choices=Weekday.choices)
@@ -167,10 +169,12 @@ class AgencyHours(models.Model):
         return f"{self.get_weekday_display()} {self.opens:%H:%M}–{self.closes:%H:%M}"
 
 
-class AgencyHoursReduction(models.Model):
+class AgencyHoursReduction(AuditScoped, models.Model):
     """Hours reduced, or the agency closed, for a few days (a strike, a flood, Ramadan),
     with a note for the public. It replaces the usual hours on the days the agency
     usually opens, from `starts_on` to `ends_on` included, in the operator's time zone."""
+
+    audit_scope = {"agency_id": "agency_id"}
 
     agency = models.ForeignKey(
         Agency, on_delete=models.CASCADE, related_name="hours_reductions", verbose_name=_("agency")

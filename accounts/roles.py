@@ -38,6 +38,10 @@ CLERK_PERMISSIONS = (
     "billing.view_changerequest",
     "billing.add_changerequest",
     "notifications.view_message",
+    "accounts.view_agencyhours",
+    "accounts.view_agencyhoursreduction",
+    "payments.view_payment",
+    "payments.view_allocation",
 )
 
 # Their agency's clerk work, plus the decisions: approvals, reading corrections,
@@ -51,10 +55,18 @@ SUPERVISOR_PERMISSIONS = (
     "billing.approve_changerequest",
     "notifications.resend_message",
     "notifications.view_deliveryreport",
+    # Their agency's opening hours, emergency reductions and paperless date.
+    "accounts.change_agency",
+    "accounts.add_agencyhours",
+    "accounts.change_agencyhours",
+    "accounts.delete_agencyhours",
+    "accounts.add_agencyhoursreduction",
+    "accounts.change_agencyhoursreduction",
+    "accounts.delete_agencyhoursreduction",
 )
 
 # Read-only, every agency: every `view_` permission of these apps.
-AUDITOR_VIEW_APPS = ("accounts", "auth", "billing", "core", "notifications", "auditlog")
+AUDITOR_VIEW_APPS = ("accounts", "auth", "billing", "core", "notifications", "payments", "backoffice", "auditlog")
 
 # Reading the audit trail (django-auditlog's LogEntry), for supervisors (their
 # agencies' entries) and auditors. Granted once the permission exists: auditlog's
@@ -78,11 +90,14 @@ def role_permission_names(role: str, *, available: Iterable[str] = ()) -> set[st
     raise ValueError(f"Unknown role {role!r}")
 
 
-def roles_sync(*, group_model, permission_model) -> dict:  # type: ignore[no-untyped-def]
+def roles_sync(*, group_model, permission_model, strict: bool = True) -> dict:  # type: ignore[no-untyped-def]
     """Create or update the role groups with exactly their permissions.
 
-    Takes the models so a migration can pass its historical ones. Raises if a
-    declared permission does not exist, so a typo fails the migration, not a clerk.
+    Takes the models so a migration can pass its historical ones. Strict (after
+    every `migrate`, accounts.apps), a declared permission that does not exist
+    raises, so a typo fails the migration, not a clerk. A data migration syncs
+    leniently: the roles name permissions of apps whose tables a fresh database
+    creates only later, and the sync after `migrate` grants them.
     """
     if (
         group_model.objects.filter(name=_LEGACY_CLERK_GROUP).exists()
@@ -96,7 +111,9 @@ def roles_sync(*, group_model, permission_model) -> dict:  # type: ignore[no-unt
     for role in (CLERK, SUPERVISOR, AUDITOR):
         wanted = role_permission_names(role, available=permissions)
         missing = wanted - permissions.keys()
-        if missing:
+        if not strict:
+            wanted -= missing
+        elif missing:
             raise LookupError(f"Role {role} names unknown permissions: {sorted(missing)}")
         group, _ = group_model.objects.get_or_create(name=role)
         group.permissions.set([permissions[name] for name in wanted])

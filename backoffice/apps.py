@@ -48,4 +48,12 @@ AUDITED_MODELS: dict[str, dict] = {
     # Maker-checker requests and reading corrections: who asked, who decided.
     "billing.ChangeRequest": {},
     "billing.ReadingCorrection": {},
+    # Opening hours and emergency reductions the public page shows.
+    "accounts.AgencyHours": {},
+    "accounts.AgencyHoursReduction": {},
+    # Money in and out: a payment, where it went, and the providers (never their
+    # sealed secrets, which a trail has no business copying).
+    "payments.Payment": {},
+    "payments.Allocation": {},
+    "payments.Provider": {"exclude_fields": ["secret_sealed", "previous_secret_sealed"]},
 }

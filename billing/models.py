@@ -179,6 +179,9 @@ class ServiceAccount(AuditScoped, models.Model):
     meter_number = models.CharField(_("meter or line number"), max_length=32)
     service_address = models.TextField(_("service address"))
     opened_on = models.DateField(_("opened on"), default=dt.date.today)
+    # Money received beyond what the bills asked (payments never refuse it); the
+    # next bills use it first. Changed only under the account's row lock.
+    credit = models.DecimalField(_("credit"), default=Decimal(0), **MONEY)
 
     class Meta:
         verbose_name = _("service account")
@@ -186,6 +189,7 @@ class ServiceAccount(AuditScoped, models.Model):
         ordering = ["number"]
         constraints = [
             models.CheckConstraint(condition=Q(number__regex=r"^[0-9]{10}$"), name="account_number_ten_digits"),
+            models.CheckConstraint(condition=Q(credit__gte=0), name="account_credit_not_negative"),
         ]
 
     def __str__(self) -> str:

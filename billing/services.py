@@ -8,7 +8,7 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import QuerySet
+from django.db.models import F, QuerySet
 from django.utils import timezone
 
 from accounts.models import Subscriber, User
@@ -127,11 +127,28 @@ def bill_issue(*, account: ServiceAccount, period: dt.date, issue_date: dt.date 
         with transaction.atomic():
             bill.save()
             BillLine.objects.bulk_create(lines)
+            bill_pay_from_credit(bill=bill)
             # The announcement commits with the bill, or not at all.
             bill_announce(bill=bill)
     except IntegrityError:
         return Bill.objects.get(account=account, period=period)
     return bill
+
+
+def bill_pay_from_credit(*, bill: Bill) -> Decimal:
+    """Pay a new bill from its account's credit (money received beyond the
+    earlier bills); returns the amount used. Payments add to the credit under
+    the same account row lock (payments/locks.py), so none is used twice."""
+    account = ServiceAccount.objects.select_for_update().filter(pk=bill.account_id, credit__gt=0).first()
+    if account is None:
+        return Decimal(0)
+    used = min(account.credit, bill.amount_due)
+    if used <= 0:
+        return Decimal(0)
+    ServiceAccount.objects.filter(pk=account.pk).update(credit=F("credit") - used)
+    bill.set_amount_paid(bill.amount_paid + used)
+    bill.save(update_fields=["amount_paid", "amount_due", "status"])
+    return used
 
 
 def bills_with_channels(bills: QuerySet[Bill]) -> QuerySet[Bill]:

@@ -82,6 +82,10 @@ INSTALLED_APPS = [
     "accounts",
     "billing",
     "notifications",
+    "payments",
+    "rest_framework",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
     # The audit trail (django-auditlog) and the pages built on it; after the apps
     # it audits, so its admin replaces auditlog's.
     "auditlog",
@@ -261,6 +265,38 @@ SELFCARE_CURRENCY = env("SELFCARE_CURRENCY", "TND")
 SELFCARE_PHONE_REGION = env("SELFCARE_PHONE_REGION", "TN")
 SELFCARE_VAT_RATE = env("SELFCARE_VAT_RATE", "0.19")
 SELFCARE_PAYMENT_TERM_DAYS = envint("SELFCARE_PAYMENT_TERM_DAYS", 20)
+
+# --- Payments (the bank and wallet API) ------------------------------------
+# Providers' signing secrets are stored encrypted with this key, which is not in
+# the database: a dump alone cannot sign a payment. Unset, it is derived from
+# SECRET_KEY (HKDF), so rotating SECRET_KEY then needs the secrets re-issued.
+PAYMENTS_SECRET_KEY = env("PAYMENTS_SECRET_KEY")
+# A signed request's X-Timestamp may be this far from the server clock.
+PAYMENTS_SIGNATURE_TOLERANCE = envint("PAYMENTS_SIGNATURE_TOLERANCE", 300)
+
+# The bank API only: JSON in and out, no session, no browsable pages.
+REST_FRAMEWORK = {
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_AUTHENTICATION_CLASSES": [],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "UNAUTHENTICATED_USER": None,
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Selfcare bank and wallet API",
+    "VERSION": "1.0.0",
+    "DESCRIPTION": "",  # payments/apidoc.py fills it: the signature scheme and its worked example
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SCHEMA_PATH_PREFIX": r"/api/v1",
+    "COMPONENT_SPLIT_REQUEST": True,
+    # Swagger UI's files come from drf-spectacular-sidecar: no CDN.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "PREPROCESSING_HOOKS": ["payments.apidoc.only_the_bank_api"],
+    "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "payments.apidoc.describe"],
+}
 
 # --- Static files ---------------------------------------------------------
 STATIC_URL = "static/"

@@ -16,6 +16,8 @@ urlpatterns = [
     # Language switch lives outside the prefixes so it can change the prefix.
     path("i18n/setlang/", account_views.set_language, name="set_language"),
     path("hooks/", include("notifications.hook_urls")),
+    # The bank and wallet API (signed, JSON, no language prefix) and its docs.
+    path("", include("payments.urls")),
     # The short link printed in SMS; it lands on the bill in the reader's language.
     path("b/<str:number>", billing_views.bill_short_link, name="bill_short_link"),
 ]

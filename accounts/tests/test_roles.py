@@ -30,6 +30,24 @@ def test_the_migration_created_each_role_with_exactly_its_permissions() -> None:
     assert all(".view_" in name for name in auditor)
 
 
+def test_roles_reach_the_apps_whose_tables_come_after_their_migration() -> None:
+    # accounts.0004 runs before payments' tables exist on a fresh database: the
+    # sync after `migrate` (accounts.apps) grants what it could not.
+    auditor = _names(Group.objects.get(name=roles.AUDITOR))
+    assert {"payments.view_payment", "payments.view_provider", "accounts.view_agencyhoursreduction"} <= auditor
+    assert "payments.view_payment" in _names(Group.objects.get(name=roles.CLERK))
+    supervisor = _names(Group.objects.get(name=roles.SUPERVISOR))
+    assert {"accounts.change_agency", "accounts.add_agencyhoursreduction"} <= supervisor
+
+
+def test_a_strict_sync_refuses_a_permission_that_does_not_exist(monkeypatch) -> None:
+    from django.contrib.auth.models import Permission
+
+    monkeypatch.setattr(roles, "CLERK_PERMISSIONS", (*roles.CLERK_PERMISSIONS, "billing.view_typo"))
+    with pytest.raises(LookupError, match="view_typo"):
+        roles.roles_sync(group_model=Group, permission_model=Permission)
+
+
 def test_a_clerk_approves_nothing_and_sends_nothing() -> None:
     clerk = set(roles.CLERK_PERMISSIONS)
     assert not clerk & {"billing.approve_changerequest", "billing.announce_bill", "notifications.resend_message"}

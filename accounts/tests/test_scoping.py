@@ -62,6 +62,7 @@ def alices_agency(subscriber, clerk, supervisor) -> dict:
         reading_correct(
             consumption=consumption, quantity=Decimal("12.000"), meter_index=None, reason="Misread", corrected_by=supervisor
         ),
+        _payment(account),
     ]  # fmt: skip
     by_model: dict = {}
     for row in rows:
@@ -71,6 +72,18 @@ def alices_agency(subscriber, clerk, supervisor) -> dict:
         LogEntry.objects.filter(additional_data__agency_id=subscriber.agency_id).values_list("pk", flat=True)
     )
     return by_model
+
+
+def _payment(account):
+    import datetime as dt
+
+    from payments.services import payment_apply
+    from payments.tests.factories import ProviderFactory
+
+    return payment_apply(
+        provider=ProviderFactory(), reference="SCOPE-1", account_number=account.number, amount=Decimal("1.000"),
+        currency="TND", paid_at=dt.datetime(2026, 12, 2, tzinfo=dt.UTC),
+    ).payment  # fmt: skip
 
 
 @pytest.fixture

@@ -1,0 +1,13 @@
+from __future__ import annotations
+
+from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
+
+
+class PaymentsConfig(AppConfig):
+    name = "payments"
+    verbose_name = _("Payments")
+
+    def ready(self) -> None:
+        # The OpenAPI description of the signature scheme registers itself on import.
+        from . import apidoc  # noqa: F401

@@ -1,0 +1,69 @@
+"""Reads of payments: what the API answers about an account or a payment."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from django.conf import settings
+
+from billing.models import Bill, ServiceAccount
+from core.money import quantize
+
+from .models import Allocation, Payment, Provider
+
+
+def money_str(amount: Decimal, currency: str) -> str:
+    """An amount as the API writes it: a decimal string with the currency's digits ("12.500")."""
+    return f"{quantize(amount, currency):f}"
+
+
+def name_mask(full_name: str) -> str:
+    """`Mohamed Ben Salem` → `M*** B*** S***`: a bank's clerk can check it is the
+    right customer without the API handing out names for account numbers."""
+    return " ".join(f"{word[0]}***" for word in full_name.split())
+
+
+def payment_data(*, payment: Payment, allocations: list[Allocation] | None = None) -> dict[str, Any]:
+    """The API's view of a payment (the contract's fields, in its order)."""
+    if allocations is None:
+        allocations = list(payment.allocations.select_related("bill").order_by("pk"))
+    currency = payment.currency
+    return {
+        "reference": payment.reference,
+        "status": payment.status,
+        "receipt_number": payment.receipt_number,
+        "account_number": payment.account.number,
+        "amount": money_str(payment.amount, currency),
+        "currency": currency,
+        "allocations": [{"bill_number": a.bill.number, "amount": money_str(a.amount, currency)} for a in allocations],
+        "credit": money_str(payment.credit, currency),
+    }
+
+
+def payment_get(*, provider: Provider, reference: str) -> Payment | None:
+    """A provider's own payment; another provider's reference is as good as unknown."""
+    return Payment.objects.select_related("account").filter(provider=provider, reference=reference).first()
+
+
+def account_due(*, account_number: str) -> dict[str, Any] | None:
+    account = ServiceAccount.objects.select_related("subscriber").filter(number=account_number).first()
+    if account is None:
+        return None
+    currency = settings.SELFCARE_CURRENCY
+    bills = list(Bill.objects.filter(Bill.open_q(), account=account).order_by("due_date", "period", "pk"))
+    return {
+        "account_number": account.number,
+        "customer_name": name_mask(account.subscriber.full_name),
+        "currency": currency,
+        "total_due": money_str(sum((b.amount_due for b in bills), Decimal(0)), currency),
+        "bills": [
+            {
+                "bill_number": b.number,
+                "period": b.period.strftime("%Y-%m"),
+                "due_date": b.due_date.isoformat(),
+                "amount_due": money_str(b.amount_due, b.currency),
+            }
+            for b in bills
+        ],
+    }

@@ -1,0 +1,128 @@
+"""payment_apply and payment_reverse as other callers use them (a counter, a
+wallet poller), and the account credit through the next bill."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+import pytest
+from auditlog.models import LogEntry
+from django.contrib.contenttypes.models import ContentType
+
+from billing.models import Bill, ServiceAccount, Unit
+from billing.services import bill_issue
+from billing.tests.factories import BillFactory, ConsumptionFactory, ServiceAccountFactory
+from core.audit import audit_context
+from payments.models import Payment, Provider
+from payments.services import (
+    InvalidAmount,
+    ReferenceConflict,
+    payment_apply,
+    payment_reverse,
+    provider_create,
+)
+
+pytestmark = pytest.mark.django_db
+PAID_AT = dt.datetime(2026, 12, 2, 10, 0, tzinfo=dt.UTC)
+
+
+@pytest.fixture
+def counter(db) -> Provider:
+    provider, _ = provider_create(name="Agence Tunis Centre", kind=Provider.Kind.COUNTER, key_id="counter-tun-c")
+    return provider
+
+
+def _apply(provider, account, reference="C-1", amount="10.000", **kw):
+    return payment_apply(
+        provider=provider, reference=reference, account_number=account.number, amount=Decimal(amount),
+        currency="TND", paid_at=PAID_AT, **kw,
+    )  # fmt: skip
+
+
+def test_a_counter_payment_goes_through_the_same_service(counter):
+    bill = BillFactory()
+    result = _apply(counter, bill.account, amount="59.500", channel="cash")
+    assert result.created
+    assert result.response["allocations"] == [{"bill_number": bill.number, "amount": "59.500"}]
+    assert Bill.objects.get(pk=bill.pk).status == Bill.Status.PAID
+    again = _apply(counter, bill.account, amount="59.500", channel="cash")
+    assert not again.created
+    assert again.response == result.response
+    with pytest.raises(ReferenceConflict):
+        _apply(counter, bill.account, amount="59.500", channel="cheque")
+
+
+def test_the_service_refuses_decimal_amounts_the_currency_cannot_hold(counter):
+    account = ServiceAccountFactory()
+    for amount in ("0", "-1", "1.0005", "1E+12", "NaN"):
+        with pytest.raises(InvalidAmount):
+            _apply(counter, account, amount=amount)
+    assert _apply(counter, account, amount="1.5000").payment.amount == Decimal("1.500")
+
+
+def test_a_naive_paid_at_is_refused(counter):
+    account = ServiceAccountFactory()
+    with pytest.raises(Exception, match="offset"):
+        payment_apply(provider=counter, reference="N", account_number=account.number, amount=Decimal(1),
+                      currency="TND", paid_at=dt.datetime(2026, 12, 2, 10, 0))  # fmt: skip
+
+
+def test_receipt_numbers_follow_each_other(counter):
+    account = ServiceAccountFactory()
+    first = _apply(counter, account, reference="A").payment.receipt_number
+    second = _apply(counter, account, reference="B").payment.receipt_number
+    assert int(second[1:]) == int(first[1:]) + 1
+
+
+def test_credit_pays_the_next_bill_when_it_is_issued(counter):
+    account = ServiceAccountFactory()
+    _apply(counter, account, amount="100.000")
+    assert ServiceAccount.objects.get(pk=account.pk).credit == Decimal("100.000")
+    ConsumptionFactory(account=account, period=dt.date(2026, 9, 1), unit=Unit.KWH, quantity=Decimal(180))
+
+    bill = bill_issue(account=account, period=dt.date(2026, 9, 1), issue_date=dt.date(2026, 10, 5))
+
+    bill.refresh_from_db()
+    assert (bill.status, bill.amount_due, bill.amount_paid) == (Bill.Status.PAID, 0, bill.amount_total)
+    assert ServiceAccount.objects.get(pk=account.pk).credit == Decimal("100.000") - bill.amount_total
+
+
+def test_reversing_a_payment_whose_credit_a_later_bill_used_reopens_that_bill(counter):
+    account = ServiceAccountFactory()
+    _apply(counter, account, reference="EXTRA", amount="20.000")
+    ConsumptionFactory(account=account, period=dt.date(2026, 9, 1), unit=Unit.KWH, quantity=Decimal(180))
+    bill = bill_issue(account=account, period=dt.date(2026, 9, 1), issue_date=dt.date(2026, 10, 5))
+    bill.refresh_from_db()
+    assert bill.amount_paid == Decimal("20.000")  # all the credit went to the bill
+
+    payment_reverse(provider=counter, reference="EXTRA", reason="cheque bounced")
+
+    bill.refresh_from_db()
+    assert (bill.amount_paid, bill.amount_due, bill.status) == (0, bill.amount_total, Bill.Status.ISSUED)
+    assert ServiceAccount.objects.get(pk=account.pk).credit == 0
+    assert Payment.objects.get(reference="EXTRA").status == Payment.Status.REVERSED
+
+
+def test_reversing_keeps_an_overdue_bill_overdue_and_others_partially_paid(counter):
+    bill = BillFactory(status=Bill.Status.OVERDUE)
+    _apply(counter, bill.account, reference="P1", amount="10.000")
+    _apply(counter, bill.account, reference="P2", amount="5.000")
+    payment_reverse(provider=counter, reference="P2", reason="error")
+    bill.refresh_from_db()
+    assert (bill.amount_paid, bill.status) == (Decimal("10.000"), Bill.Status.OVERDUE)
+
+
+def test_a_payment_and_its_reversal_are_in_the_audit_trail_with_who_and_where(counter, clerk):
+    bill = BillFactory()
+    with audit_context(actor=clerk, remote_addr="10.1.2.3"):
+        result = _apply(counter, bill.account, amount="59.500", channel="cash")
+        payment_reverse(provider=counter, reference="C-1", reason="wrong account")
+    entries = LogEntry.objects.filter(
+        content_type=ContentType.objects.get_for_model(Payment), object_id=result.payment.pk
+    ).order_by("timestamp")
+    assert [e.action for e in entries] == [LogEntry.Action.CREATE, LogEntry.Action.UPDATE]
+    assert {e.actor_id for e in entries} == {clerk.pk}
+    assert {e.remote_addr for e in entries} == {"10.1.2.3"}
+    assert entries[1].changes_dict["status"] == ["applied", "reversed"]
+    assert entries[0].additional_data["agency_id"] == bill.account.subscriber.agency_id
