@@ -11,3 +11,6 @@ class PaymentsConfig(AppConfig):
     def ready(self) -> None:
         # The OpenAPI description of the signature scheme registers itself on import.
         from . import apidoc  # noqa: F401
+
+        # The checkout adapters (payments/gateways/) register themselves on import.
+        from . import gateways  # noqa: F401

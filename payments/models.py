@@ -167,3 +167,80 @@ class ApiInbox(models.Model):
 
     def __str__(self) -> str:
         return f"{self.method} {self.path}"
+
+
+class PaymentOrder(AuditScoped, models.Model):
+    """A subscriber's intent to pay, handed to a checkout provider (the sandbox bank,
+    a wallet). Nothing is applied until the provider confirms: then `order_complete`
+    applies a Payment under the order's reference, once, whoever asks first."""
+
+    audit_scope = {"agency_id": "account__subscriber__agency_id", "subscriber_id": "subscriber_id"}
+
+    class Status(models.TextChoices):
+        CREATED = "created", _("Created")
+        PENDING = "pending", _("Waiting for the provider")
+        PAID = "paid", _("Paid")
+        FAILED = "failed", _("Failed")
+        EXPIRED = "expired", _("Expired")
+        CANCELLED = "cancelled", _("Cancelled")
+
+    OPEN_STATUSES = (Status.CREATED, Status.PENDING)
+
+    subscriber = models.ForeignKey(
+        "accounts.Subscriber", on_delete=models.PROTECT, related_name="payment_orders", verbose_name=_("subscriber")
+    )
+    account = models.ForeignKey(
+        ServiceAccount, on_delete=models.PROTECT, related_name="payment_orders", verbose_name=_("account")
+    )
+    # The bills the subscriber chose (their numbers); empty when they typed an amount.
+    bill_numbers = models.JSONField(_("bills"), default=list, blank=True)
+    provider = models.ForeignKey(Provider, on_delete=models.PROTECT, related_name="orders", verbose_name=_("provider"))
+    # Ours, sent to the provider as its order id and used as the Payment's reference.
+    reference = models.CharField(_("reference"), max_length=64, unique=True)
+    amount = models.DecimalField(_("amount"), **MONEY)
+    currency = models.CharField(_("currency"), max_length=3)
+    status = models.CharField(_("status"), max_length=10, choices=Status.choices, default=Status.CREATED)
+    # The provider's own id for the checkout (Konnect's paymentRef): what its
+    # status API and settlement file quote.
+    provider_ref = models.CharField(_("provider's reference"), max_length=128, null=True, blank=True)
+    pay_url = models.URLField(_("checkout address"), max_length=1000, blank=True)
+    expires_at = models.DateTimeField(_("expires at"))
+    payment = models.OneToOneField(
+        Payment,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="order",
+        verbose_name=_("payment"),
+    )
+    error = models.CharField(_("error"), max_length=200, blank=True)
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("payment order")
+        verbose_name_plural = _("payment orders")
+        ordering = ["-created_at"]
+        constraints = [
+            models.CheckConstraint(condition=Q(reference__regex=REFERENCE_REGEX), name="order_reference_format"),
+            models.UniqueConstraint(
+                fields=["provider", "provider_ref"],
+                condition=Q(provider_ref__isnull=False),
+                name="order_provider_ref_unique",
+            ),
+            models.CheckConstraint(condition=Q(amount__gt=0), name="order_amount_positive"),
+            models.CheckConstraint(
+                condition=~Q(status="paid") | Q(payment__isnull=False), name="order_paid_has_a_payment"
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["status", "expires_at"], name="order_status_expiry_idx"),
+            models.Index(fields=["account", "-created_at"], name="order_account_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return self.reference
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in self.OPEN_STATUSES

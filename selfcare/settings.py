@@ -265,6 +265,17 @@ SELFCARE_CURRENCY = env("SELFCARE_CURRENCY", "TND")
 SELFCARE_PHONE_REGION = env("SELFCARE_PHONE_REGION", "TN")
 SELFCARE_VAT_RATE = env("SELFCARE_VAT_RATE", "0.19")
 SELFCARE_PAYMENT_TERM_DAYS = envint("SELFCARE_PAYMENT_TERM_DAYS", 20)
+# Seconds a subscriber's checkout stays open before it expires with nothing applied.
+SELFCARE_PAYMENT_ORDER_TTL = envint("SELFCARE_PAYMENT_ORDER_TTL", 30 * 60)
+# The sandbox bank (sandbox_bank/, at /sandbox-bank/): a demo and test client of
+# the bank API, signing with the public sandbox secret. Never in production.
+SANDBOX_BANK_ENABLED = envbool("SANDBOX_BANK_ENABLED", DEBUG)
+# Where the sandbox bank lives (empty: /sandbox-bank/ on the subscriber's host) and
+# where it posts its payments (empty: the host its checkout page was served from).
+SANDBOX_BANK_URL = env("SANDBOX_BANK_URL", "")
+SANDBOX_BANK_SELFCARE_URL = env("SANDBOX_BANK_SELFCARE_URL", "")
+if SANDBOX_BANK_ENABLED:
+    INSTALLED_APPS.append("sandbox_bank")
 
 # --- Payments (the bank and wallet API) ------------------------------------
 # Providers' signing secrets are stored encrypted with this key, which is not in
@@ -341,6 +352,8 @@ CELERY_BEAT_SCHEDULE = {
     # worker died mid-send, and rows waiting out quiet hours or a back-off.
     "outbox-relay": {"task": "notifications.tasks.outbox_relay", "schedule": 10.0},
     "outbox-redrive": {"task": "notifications.tasks.outbox_redrive", "schedule": 60.0},
+    # Checkouts the subscriber abandoned end as expired, with nothing applied.
+    "expire-payment-orders": {"task": "payments.tasks.orders_expire", "schedule": 60.0},
 }
 
 

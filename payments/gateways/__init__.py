@@ -1,0 +1,3 @@
+"""Checkout adapters, one module per provider; importing them registers them."""
+
+from . import sandbox  # noqa: F401
