@@ -9,8 +9,6 @@ class PaymentsConfig(AppConfig):
     verbose_name = _("Payments")
 
     def ready(self) -> None:
-        # The OpenAPI description of the signature scheme registers itself on import.
-        from . import apidoc  # noqa: F401
-
-        # The checkout adapters (payments/gateways/) register themselves on import.
-        from . import gateways  # noqa: F401
+        # The OpenAPI description of the signature scheme and the checkout
+        # adapters (payments/gateways/) register themselves on import.
+        from . import apidoc, gateways  # noqa: F401
