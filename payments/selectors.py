@@ -10,6 +10,7 @@ from django.conf import settings
 from billing.models import Bill, ServiceAccount
 from core.money import quantize
 
+from .checkout import checkout_supported
 from .models import Allocation, Payment, Provider
 
 
@@ -67,3 +68,14 @@ def account_due(*, account_number: str) -> dict[str, Any] | None:
             for b in bills
         ],
     }
+
+
+def checkout_providers():
+    """Active providers that host a checkout, for the subscriber's "Pay with" choice."""
+    return Provider.objects.filter(
+        pk__in=[p.pk for p in Provider.objects.filter(is_active=True) if checkout_supported(p)]
+    ).order_by("name")
+
+
+def payments_of_account(*, account: ServiceAccount):
+    return Payment.objects.filter(account=account).select_related("provider").order_by("-paid_at", "-pk")

@@ -274,6 +274,10 @@ SANDBOX_BANK_ENABLED = envbool("SANDBOX_BANK_ENABLED", DEBUG)
 # where it posts its payments (empty: the host its checkout page was served from).
 SANDBOX_BANK_URL = env("SANDBOX_BANK_URL", "")
 SANDBOX_BANK_SELFCARE_URL = env("SANDBOX_BANK_SELFCARE_URL", "")
+# What it signs with: the seeded `Sandbox Bank` provider (payments.demo), whose
+# secret is public on purpose.
+SANDBOX_BANK_KEY_ID = env("SANDBOX_BANK_KEY_ID", "sandbox")
+SANDBOX_BANK_SECRET = env("SANDBOX_BANK_SECRET", "sandbox-secret-change-me")
 if SANDBOX_BANK_ENABLED:
     INSTALLED_APPS.append("sandbox_bank")
 

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from django.conf import settings
 from django.conf.urls.i18n import i18n_patterns
 from django.contrib import admin
 from django.urls import include, path
@@ -28,4 +29,8 @@ urlpatterns += i18n_patterns(
     path("", include("accounts.urls")),
     path("", include("billing.urls")),
     path("", include("notifications.urls")),
+    path("", include("payments.page_urls")),
 )
+if settings.SANDBOX_BANK_ENABLED:
+    # The demo's pretend bank: no language prefix, as a bank's site has its own.
+    urlpatterns.insert(0, path("sandbox-bank/", include("sandbox_bank.urls")))
