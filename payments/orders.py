@@ -67,6 +67,8 @@ def order_create(
         amount = sum((b.amount_due for b in bills), Decimal(0))
     elif amount is None:
         raise InvalidAmount(_("Choose bills or enter an amount."))
+    if not amount.is_finite():
+        raise InvalidAmount(_("Enter an amount more than zero and less than a billion."))
     if amount.as_tuple().exponent < -currency_exponent(currency):
         raise InvalidAmount(_("Too many decimals for %(currency)s.") % {"currency": currency})
     try:
