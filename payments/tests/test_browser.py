@@ -1,0 +1,50 @@
+"""The demo subscriber pays a bill through the sandbox bank in chromium, and the
+dashboard shows the new amount due at once (whatever the page cache does)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from billing.demo import DEMO_SUBSCRIBER_EMAIL
+from billing.models import Bill
+from billing.tests.test_browser import (  # noqa: F401 - fixtures
+    Demo,
+    _async_unsafe_allowed,
+    browser,
+    demo,
+    login,
+    new_page,
+    text,
+)
+from core.money import format_money
+from payments.demo import sandbox_provider_ensure
+from payments.models import Payment, PaymentOrder
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+
+def test_demo_subscriber_pays_a_bill_at_the_sandbox_bank(live_server, demo: Demo, new_page: Any, settings):
+    settings.DEBUG = True
+    sandbox_provider_ensure()
+    account = next(a for a in demo.accounts.values() if demo.open_amount_due(a) > 0)
+    bill = Bill.objects.filter(account=account, status__in=Bill.OPEN_STATUSES, amount_due__gt=0).earliest("due_date")
+    before = demo.open_amount_due(account)
+    page = new_page()
+    login(page, live_server.url, "fr", DEMO_SUBSCRIBER_EMAIL)
+    page.goto(f"{live_server.url}/fr/bills/{bill.number}/")
+    with page.expect_navigation():
+        page.get_by_test_id("pay-bill").click()
+    with page.expect_navigation():
+        page.click("button.primary[type=submit]")
+    assert "/sandbox-bank/checkout/" in page.url
+    with page.expect_navigation():
+        page.click("button.pay")
+    assert page.get_by_test_id("order-status").get_attribute("data-status") == "paid"
+    assert Payment.objects.filter(account=account).count() == 1
+    assert PaymentOrder.objects.get().status == PaymentOrder.Status.PAID
+    page.goto(f"{live_server.url}/fr/dashboard/")
+    card = page.locator("article.card.account").filter(has_text=account.display_number)
+    expected = format_money(before - bill.amount_due, "TND", "fr")
+    assert text(card.get_by_test_id("amount-due")) == expected
