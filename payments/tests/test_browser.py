@@ -25,7 +25,7 @@ from payments.models import Payment, PaymentOrder
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
-def test_demo_subscriber_pays_a_bill_at_the_sandbox_bank(live_server, demo: Demo, new_page: Any, settings):
+def test_demo_subscriber_pays_a_bill_at_the_sandbox_bank(live_server, demo: Demo, new_page: Any, settings):  # noqa: F811
     settings.DEBUG = True
     sandbox_provider_ensure()
     account = next(a for a in demo.accounts.values() if demo.open_amount_due(a) > 0)
