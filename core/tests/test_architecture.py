@@ -24,6 +24,8 @@ ALLOWED = {
     "payments": {"core", "accounts", "notifications", "billing"},
     # The back office's pages see every area (Customer 360); nothing imports it.
     "backoffice": {"core", "accounts", "notifications", "billing", "payments"},
+    # A bank's side for the demo and the tests: it knows Selfcare by HTTP only.
+    "sandbox_bank": set(),
 }
 
 
