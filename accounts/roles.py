@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from django.contrib.auth.management import create_permissions
+
 CLERK = "clerk"
 SUPERVISOR = "supervisor"
 AUDITOR = "auditor"
@@ -119,3 +121,17 @@ def roles_sync(*, group_model, permission_model, strict: bool = True) -> dict:  
         group.permissions.set([permissions[name] for name in wanted])
         groups[role] = group
     return groups
+
+
+def roles_sync_in_migration(apps, schema_editor) -> None:  # type: ignore[no-untyped-def]
+    """A data migration's RunPython: create the permissions of the tables that
+    exist so far (Django makes them only after all migrations, in post_migrate),
+    then sync leniently; the strict sync after `migrate` (accounts.apps) grants
+    the rest."""
+    for app_config in apps.get_app_configs():  # the migration's stubs, not the live apps
+        app_config.models_module = True
+        create_permissions(app_config, apps=apps, verbosity=0, using=schema_editor.connection.alias)
+        app_config.models_module = None
+    roles_sync(
+        group_model=apps.get_model("auth", "Group"), permission_model=apps.get_model("auth", "Permission"), strict=False
+    )

@@ -1,21 +1,9 @@
 # The staff roles (accounts.roles) as groups on every server, not only in the demo.
 
-from django.contrib.auth.management import create_permissions
 from django.db import migrations
 
-from accounts.roles import roles_sync
+from accounts.roles import roles_sync_in_migration
 
-
-def roles_create(apps, schema_editor):
-    # Permissions are created after all migrations (post_migrate); on a fresh
-    # database they do not exist yet here, so create them first.
-    for app_config in apps.get_app_configs():  # the migration's stubs, not the live apps
-        app_config.models_module = True
-        create_permissions(app_config, apps=apps, verbosity=0, using=schema_editor.connection.alias)
-        app_config.models_module = None
-    roles_sync(
-        group_model=apps.get_model("auth", "Group"), permission_model=apps.get_model("auth", "Permission"), strict=False
-    )
 
 
 class Migration(migrations.Migration):
@@ -28,4 +16,4 @@ class Migration(migrations.Migration):
         ("core", "0001_initial"),
     ]
 
-    operations = [migrations.RunPython(roles_create, migrations.RunPython.noop)]
+    operations = [migrations.RunPython(roles_sync_in_migration, migrations.RunPython.noop)]
