@@ -12,6 +12,13 @@ Wave, Orange Money, MTN MoMo) is one module in `payments/gateways/` holding a
 `start` may set `order.provider_ref` (the provider's own id) before it returns;
 the caller saves it. `fetch_status` must ask the provider, never trust a caller:
 a webhook is only a trigger to call it, then `payments.orders.order_complete`.
+Both raise `CheckoutError` when the provider cannot be reached or answers
+something unusable; nothing is applied then, and the poller asks again.
+
+`available()` says whether the adapter is configured on this server (an API key
+set): a provider whose adapter is not is not offered to subscribers, and its
+open orders wait for the poller. A provider's webhook, if it has one, is a view
+of its own (its shape is the provider's), which only calls `orders.order_sync`.
 """
 
 from __future__ import annotations
@@ -51,6 +58,11 @@ class CheckoutProvider:
     def __init__(self, provider: Provider) -> None:
         self.provider = provider
 
+    @classmethod
+    def available(cls) -> bool:
+        """Configured on this server, so it may be offered; True unless it needs settings."""
+        return True
+
     def start(self, order: PaymentOrder, *, return_url: str) -> str:
         """Open the checkout at the provider; return the URL to redirect the subscriber to.
         `return_url` is Selfcare's result page for this order (absolute)."""
@@ -78,10 +90,13 @@ def checkout_register(*keys: str):
 
 
 def checkout_for(provider: Provider) -> CheckoutProvider | None:
-    """The adapter for a provider: by its key id, else by its kind; None if it has no checkout."""
+    """The adapter for a provider: by its key id, else by its kind; None if it has no checkout.
+    Returned even when it is not `available()`: its orders must still be asked about."""
     cls = _REGISTRY.get(provider.key_id) or _REGISTRY.get(provider.kind)
     return cls(provider) if cls else None
 
 
 def checkout_supported(provider: Provider) -> bool:
-    return provider.key_id in _REGISTRY or provider.kind in _REGISTRY
+    """A subscriber may start a checkout with this provider here."""
+    cls = _REGISTRY.get(provider.key_id) or _REGISTRY.get(provider.kind)
+    return cls is not None and cls.available()
