@@ -229,25 +229,26 @@ def order_late_check_due(*, order: PaymentOrder, now: dt.datetime | None = None)
 
 
 def order_refresh(*, order: PaymentOrder) -> PaymentOrder:
-    """Bring an open order up to date: ask the provider, complete or end it, expire it
-    when its time is up. Called when the subscriber reads the order: a provider that
-    cannot be reached leaves it as it is (the poller asks again)."""
-    if not order.is_open:
-        return order
-    status: CheckoutStatus | None = None
-    if order.status == PaymentOrder.Status.PENDING:
-        try:
-            status = _provider_status(order)
-        except Exception as exc:  # a provider down must not break the page; the poller retries
-            logger.warning("order %s: %s could not be asked: %s", order.reference, order.provider.key_id, exc)
-    return _status_apply(order, status)
+    """Bring an order up to date when the subscriber reads it: as `order_sync`, but
+    a provider that cannot be reached leaves it as it is (the poller asks again)
+    and an open order still expires when its time is up.
+
+    That includes an order that ended unpaid lately: a wallet sends the customer
+    back here right after a payment it took past our expiry, and they must see it
+    paid, not "nothing was taken"."""
+    try:
+        return order_sync(order=order)
+    except Exception as exc:  # a provider down must not break the page
+        logger.warning("order %s: %s could not be asked: %s", order.reference, order.provider.key_id, exc)
+    return _status_apply(order, None)
 
 
 def order_sync(*, order: PaymentOrder) -> PaymentOrder:
     """Ask the provider about an order now and act on its answer: what a wallet's
     webhook (only a trigger: it carries no proof) and the poller call.
 
-    An open order is refreshed as the result page does. One that ended unpaid
+    An order waiting for its provider is completed or ended as the provider says,
+    and expires when its time is up. One that ended unpaid
     within SELFCARE_PAYMENT_ORDER_LATE_WINDOW is asked too, so a payment the
     customer made after we gave up on the order is still applied: money that has
     left a wallet is never lost. A paid order, or one past the window, is left

@@ -63,7 +63,13 @@ def test_minor_units_go_there_and_back_exactly(units: int, currency: str) -> Non
 
 @pytest.mark.parametrize(
     ("currency", "amount", "units"),
-    [("TND", "12.5", 12500), ("TND", "0.001", 1), ("MAD", "10.10", 1010), ("XOF", "1500", 1500), ("TND", "1E+2", 100000)],
+    [
+        ("TND", "12.5", 12500),
+        ("TND", "0.001", 1),
+        ("MAD", "10.10", 1010),
+        ("XOF", "1500", 1500),
+        ("TND", "1E+2", 100000),
+    ],
 )
 def test_an_amount_in_millimes_or_cents(currency: str, amount: str, units: int) -> None:
     assert to_minor_units(Decimal(amount), currency) == units

@@ -243,6 +243,7 @@ class KonnectFake:
                 "failUrl": body.get("failUrl", ""),
                 "theme": body.get("theme", "light"),
                 "transactions": [],
+                "request": dict(body),  # as received, for tests to read
                 "created_at": created,
                 "updated_at": created,
                 "expires_at": created + dt.timedelta(minutes=body.get("lifespan", 10)),
