@@ -24,9 +24,11 @@ of its own (its shape is the provider's), which only calls `orders.order_sync`.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING, ClassVar
+from urllib.parse import urlsplit
 
 if TYPE_CHECKING:
     from .models import PaymentOrder, Provider
@@ -72,6 +74,12 @@ class CheckoutProvider:
         """Ask the provider where the order stands."""
         raise NotImplementedError
 
+    def checkout_origins(self) -> list[str]:
+        """Other origins (`https://host[:port]`) `start` may send the subscriber to.
+        The pay page's Content-Security-Policy (form-action) allows exactly these
+        besides our own: a browser follows the form's redirect nowhere else."""
+        return []
+
 
 # Filled when PaymentsConfig.ready() imports payments.gateways.
 _REGISTRY: dict[str, type[CheckoutProvider]] = {}
@@ -100,3 +108,19 @@ def checkout_supported(provider: Provider) -> bool:
     """A subscriber may start a checkout with this provider here."""
     cls = _REGISTRY.get(provider.key_id) or _REGISTRY.get(provider.kind)
     return cls is not None and cls.available()
+
+
+def checkout_origins(providers: Iterable[Provider]) -> list[str]:
+    """The origins the pay page's form may lead to, for the providers it offers."""
+    origins: set[str] = set()
+    for provider in providers:
+        adapter = checkout_for(provider)
+        if adapter is not None:
+            origins.update(adapter.checkout_origins())
+    return sorted(origins)
+
+
+def url_origin(url: str) -> str:
+    """`https://host[:port]` of an address, as CSP and browsers compare them."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}".lower()

@@ -299,6 +299,10 @@ KONNECT_API_URL = env("KONNECT_API_URL", "http://127.0.0.1:8011" if DEBUG else "
 KONNECT_API_KEY = env("KONNECT_API_KEY", "konnect-fake-api-key" if DEBUG else "")
 KONNECT_WALLET_ID = env("KONNECT_WALLET_ID", "5f7a209aeb3f76490ac4a3d1" if DEBUG else "")
 KONNECT_PAYMENT_METHODS = envlist("KONNECT_PAYMENT_METHODS", "wallet,bank_card,e-DINAR")
+# Where Konnect sends the payer (the origin of its payUrl), besides KONNECT_API_URL's
+# own (the fake serves both): the pay page's Content-Security-Policy lets its form
+# lead there and nowhere else, and a payUrl anywhere else is refused.
+KONNECT_PAY_ORIGINS = envlist("KONNECT_PAY_ORIGINS", "https://gateway.konnect.network")
 # Seconds to wait for Konnect's answer (connect and read), on the pay page and in the poller.
 KONNECT_TIMEOUT = float(env("KONNECT_TIMEOUT", "10"))
 # The webhook (GET /payments/konnect/webhook?payment_ref=) is unsigned, so a caller

@@ -45,7 +45,7 @@ from django.utils.translation import gettext as _
 from core.hostile import HostileInput, json_body_parse
 from core.money import from_minor_units, to_minor_units
 
-from ..checkout import CheckoutError, CheckoutProvider, CheckoutStatus, checkout_register
+from ..checkout import CheckoutError, CheckoutProvider, CheckoutStatus, checkout_register, url_origin
 from ..models import PaymentOrder
 
 KEY_ID = "konnect"
@@ -133,12 +133,18 @@ def konnect_client() -> KonnectClient:
     )
 
 
-def _http_url(value: Any) -> bool:
+def pay_origins() -> list[str]:
+    """Where Konnect may send the payer: KONNECT_PAY_ORIGINS and the API's own origin."""
+    return sorted({url_origin(o) for o in settings.KONNECT_PAY_ORIGINS} | {url_origin(settings.KONNECT_API_URL)})
+
+
+def _pay_url_ok(value: Any) -> bool:
+    """An address on one of Konnect's origins: we send the subscriber there, so
+    nothing else (another host, `javascript:`) is ever passed on."""
     if not isinstance(value, str) or len(value) > 1000:
         return False
     parts = urlsplit(value)
-    schemes = ("https",) if not settings.DEBUG else ("https", "http")
-    return parts.scheme in schemes and bool(parts.netloc)
+    return parts.scheme in ("https", "http") and bool(parts.netloc) and url_origin(value) in pay_origins()
 
 
 def _timestamp(value: Any) -> dt.datetime | None:
@@ -197,10 +203,15 @@ class KonnectCheckout(CheckoutProvider):
         pay_url, payment_ref = answer.get("payUrl"), answer.get("paymentRef")
         if not isinstance(payment_ref, str) or not PAYMENT_REF.fullmatch(payment_ref):
             raise CheckoutError("Konnect's init-payment answer has no usable paymentRef")
-        if not _http_url(pay_url):
-            raise CheckoutError("Konnect's init-payment answer has no usable payUrl")
+        if not _pay_url_ok(pay_url):
+            raise CheckoutError(
+                f"Konnect's payUrl is not on its origins ({', '.join(pay_origins())}): {pay_url!r:.120}"
+            )
         order.provider_ref = payment_ref
         return pay_url
+
+    def checkout_origins(self) -> list[str]:
+        return pay_origins()
 
     def fetch_status(self, order: PaymentOrder) -> CheckoutStatus:
         if not self.available():

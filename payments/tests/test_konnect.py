@@ -156,11 +156,21 @@ def test_the_amount_goes_to_konnect_in_millimes_exactly(konnect, fake, subscribe
     assert fake.payments[order.provider_ref]["request"]["amount"] == 1
 
 
-@pytest.mark.parametrize("trouble", ["down", "wrong_key", "broken_answer", "unreachable"])
+def test_the_pay_page_lets_its_form_lead_to_konnect_and_nowhere_else(subscriber_client, konnect, fake, account):
+    # A form's redirect is held to the page's form-action: with 'self' alone the
+    # browser would stop at the wallet's door (net::ERR_ABORTED).
+    policy = subscriber_client.get(f"/fr/accounts/{account.number}/pay/")["Content-Security-Policy"]
+    (form_action,) = [d.split()[1:] for d in policy.split(";") if d.split()[:1] == ["form-action"]]
+    assert sorted(form_action) == sorted(["'self'", fake.url, "https://gateway.konnect.network"])
+
+
+@pytest.mark.parametrize("trouble", ["down", "wrong_key", "broken_answer", "unreachable", "foreign_pay_url"])
 def test_konnect_refusing_the_checkout_is_explained_and_nothing_is_left_open(
-    subscriber_client, konnect, fake, bills, settings, trouble
+    subscriber_client, konnect, fake, bills, settings, monkeypatch, trouble
 ):
-    if trouble == "down":
+    if trouble == "foreign_pay_url":
+        monkeypatch.setattr(fake, "pay_url", lambda ref: f"https://konnect.evil.example/pay?payment_ref={ref}")
+    elif trouble == "down":
         fake.unavailable = True
     elif trouble == "wrong_key":
         settings.KONNECT_API_KEY = "not-the-key"
