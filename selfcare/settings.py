@@ -165,7 +165,7 @@ if DATABASE_URL:
         DATABASES["default"]["OPTIONS"] = {"server_side_binding": True, "prepare_threshold": 2}
     if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         # sqlite:///path: the demo's engine elsewhere (the SQLite test run uses it).
-        DATABASES["default"]["OPTIONS"] = {"timeout": 20}
+        DATABASES["default"]["OPTIONS"] = {"timeout": 20, "transaction_mode": "IMMEDIATE"}
 else:
     (BASE_DIR / "var").mkdir(exist_ok=True)
     DATABASES = {
@@ -173,7 +173,10 @@ else:
             "ENGINE": "django.db.backends.sqlite3",
             "NAME": BASE_DIR / "var" / "selfcare.sqlite3",
             # Demo seeding writes in long transactions; wait rather than fail on a lock.
-            "OPTIONS": {"timeout": 20},
+            # A transaction takes the write lock when it begins (IMMEDIATE): two that
+            # read and then write at once (a wallet's webhook and the return page
+            # completing one order) wait for each other rather than fail as "locked".
+            "OPTIONS": {"timeout": 20, "transaction_mode": "IMMEDIATE"},
         }
     }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
