@@ -5,6 +5,8 @@ VENV := .venv
 PY := $(VENV)/bin/python
 HOST ?= 127.0.0.1
 PORT ?= 8000
+# The fake Konnect gateway (the demo's wallet checkout) listens here, on loopback.
+KONNECT_PORT ?= 8011
 
 .PHONY: run test lint format messages bench-portal bench-notifications clean
 
@@ -23,9 +25,11 @@ $(VENV)/.installed-dev: $(VENV)/.installed-run requirements-dev.txt
 # app secret): the demo and the tests set their own. The demo's are made once and
 # kept under var/, so sessions survive a restart; the tests' are made per run.
 DEMO_KEY := var/demo-secret-key
-DEMO_SECRETS := $(DEMO_KEY) var/demo-callback-token var/demo-whatsapp-secret
+DEMO_SECRETS := $(DEMO_KEY) var/demo-callback-token var/demo-whatsapp-secret var/demo-konnect-key
 DEMO_ENV = DEBUG=1 SECRET_KEY="$$(cat $(DEMO_KEY))" \
-	AFRICASTALKING_CALLBACK_TOKEN="$$(cat var/demo-callback-token)" WHATSAPP_APP_SECRET="$$(cat var/demo-whatsapp-secret)"
+	AFRICASTALKING_CALLBACK_TOKEN="$$(cat var/demo-callback-token)" WHATSAPP_APP_SECRET="$$(cat var/demo-whatsapp-secret)" \
+	KONNECT_API_URL="http://127.0.0.1:$(KONNECT_PORT)" KONNECT_API_KEY="$$(cat var/demo-konnect-key)" \
+	KONNECT_WALLET_ID=5f7a209aeb3f76490ac4a3d1
 TEST_SECRET = $$($(PY) -c 'import secrets; print(secrets.token_hex(24))')
 TEST_ENV = DEBUG=1 SECRET_KEY="test-$(TEST_SECRET)" \
 	AFRICASTALKING_CALLBACK_TOKEN="test-$(TEST_SECRET)" WHATSAPP_APP_SECRET="test-$(TEST_SECRET)"
@@ -34,13 +38,18 @@ var/demo-%:
 	@mkdir -p var
 	@umask 077 && $(PYTHON) -c 'import secrets; print(secrets.token_urlsafe(50))' > $@
 
+# The fake Konnect gateway runs in the background for as long as the server does
+# (stopped when runserver ends, Ctrl-C included), so the demo pays a bill through a
+# wallet checkout end to end.
 run: $(VENV)/.installed-run $(DEMO_SECRETS)
-	@echo "Demo settings: DEBUG=1 and development secrets from var/ (secret key, SMS callback token, WhatsApp app secret)."
+	@echo "Demo settings: DEBUG=1 and development secrets from var/ (secret key, SMS callback token, WhatsApp app secret, Konnect API key)."
 	$(DEMO_ENV) $(PY) manage.py migrate --noinput -v0
 	$(DEMO_ENV) $(PY) manage.py seed_demo
 	$(DEMO_ENV) $(PY) manage.py seed_payments_demo
 	@echo "Selfcare is at http://$(HOST):$(PORT)/  (back office: http://$(HOST):$(PORT)/fr/admin/)"
 	@echo "DEBUG is on: staff sign in with the password alone; production asks for a TOTP code (SELFCARE_STAFF_OTP_REQUIRED)."
+	$(DEMO_ENV) $(PY) manage.py konnect_fake --port $(KONNECT_PORT) & fake=$$!; \
+	trap 'kill $$fake 2>/dev/null; wait $$fake 2>/dev/null' EXIT; \
 	$(DEMO_ENV) $(PY) manage.py runserver $(HOST):$(PORT)
 
 # Lint first: CI fails on style, import order or a missing migration as on a test.

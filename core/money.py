@@ -56,6 +56,25 @@ def minor_unit(currency: str) -> Decimal:
     return Decimal(1).scaleb(-currency_exponent(currency))
 
 
+def to_minor_units(amount: Decimal, currency: str) -> int:
+    """An amount as a whole number of minor units (12.500 TND -> 12500 millimes), as
+    gateways that count in millimes or cents want it. Exact: an amount finer than
+    the minor unit, or not finite, raises ValueError rather than being rounded."""
+    if not isinstance(amount, Decimal) or not amount.is_finite():
+        raise ValueError(f"Not a finite Decimal amount: {amount!r}")
+    units = amount.scaleb(currency_exponent(currency))
+    if units != units.to_integral_value():
+        raise ValueError(f"{amount} has more decimals than {currency} has.")
+    return int(units)
+
+
+def from_minor_units(units: int, currency: str) -> Decimal:
+    """A whole number of minor units as an amount (12500 millimes -> 12.500 TND). Exact."""
+    if isinstance(units, bool) or not isinstance(units, int):
+        raise ValueError(f"Not a whole number of minor units: {units!r}")
+    return quantize(Decimal(units).scaleb(-currency_exponent(currency)), currency)
+
+
 def quantize(amount: Decimal | int | str, currency: str) -> Decimal:
     """Round half up to the currency's minor unit. Floats are refused."""
     if isinstance(amount, float):

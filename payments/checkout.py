@@ -12,14 +12,23 @@ Wave, Orange Money, MTN MoMo) is one module in `payments/gateways/` holding a
 `start` may set `order.provider_ref` (the provider's own id) before it returns;
 the caller saves it. `fetch_status` must ask the provider, never trust a caller:
 a webhook is only a trigger to call it, then `payments.orders.order_complete`.
+Both raise `CheckoutError` when the provider cannot be reached or answers
+something unusable; nothing is applied then, and the poller asks again.
+
+`available()` says whether the adapter is configured on this server (an API key
+set): a provider whose adapter is not is not offered to subscribers, and its
+open orders wait for the poller. A provider's webhook, if it has one, is a view
+of its own (its shape is the provider's), which only calls `orders.order_sync`.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING, ClassVar
+from urllib.parse import urlsplit
 
 if TYPE_CHECKING:
     from .models import PaymentOrder, Provider
@@ -51,6 +60,11 @@ class CheckoutProvider:
     def __init__(self, provider: Provider) -> None:
         self.provider = provider
 
+    @classmethod
+    def available(cls) -> bool:
+        """Configured on this server, so it may be offered; True unless it needs settings."""
+        return True
+
     def start(self, order: PaymentOrder, *, return_url: str) -> str:
         """Open the checkout at the provider; return the URL to redirect the subscriber to.
         `return_url` is Selfcare's result page for this order (absolute)."""
@@ -59,6 +73,12 @@ class CheckoutProvider:
     def fetch_status(self, order: PaymentOrder) -> CheckoutStatus:
         """Ask the provider where the order stands."""
         raise NotImplementedError
+
+    def checkout_origins(self) -> list[str]:
+        """Other origins (`https://host[:port]`) `start` may send the subscriber to.
+        The pay page's Content-Security-Policy (form-action) allows exactly these
+        besides our own: a browser follows the form's redirect nowhere else."""
+        return []
 
 
 # Filled when PaymentsConfig.ready() imports payments.gateways.
@@ -78,10 +98,29 @@ def checkout_register(*keys: str):
 
 
 def checkout_for(provider: Provider) -> CheckoutProvider | None:
-    """The adapter for a provider: by its key id, else by its kind; None if it has no checkout."""
+    """The adapter for a provider: by its key id, else by its kind; None if it has no checkout.
+    Returned even when it is not `available()`: its orders must still be asked about."""
     cls = _REGISTRY.get(provider.key_id) or _REGISTRY.get(provider.kind)
     return cls(provider) if cls else None
 
 
 def checkout_supported(provider: Provider) -> bool:
-    return provider.key_id in _REGISTRY or provider.kind in _REGISTRY
+    """A subscriber may start a checkout with this provider here."""
+    cls = _REGISTRY.get(provider.key_id) or _REGISTRY.get(provider.kind)
+    return cls is not None and cls.available()
+
+
+def checkout_origins(providers: Iterable[Provider]) -> list[str]:
+    """The origins the pay page's form may lead to, for the providers it offers."""
+    origins: set[str] = set()
+    for provider in providers:
+        adapter = checkout_for(provider)
+        if adapter is not None:
+            origins.update(adapter.checkout_origins())
+    return sorted(origins)
+
+
+def url_origin(url: str) -> str:
+    """`https://host[:port]` of an address, as CSP and browsers compare them."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}".lower()

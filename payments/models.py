@@ -185,6 +185,8 @@ class PaymentOrder(AuditScoped, models.Model):
         CANCELLED = "cancelled", _("Cancelled")
 
     OPEN_STATUSES = (Status.CREATED, Status.PENDING)
+    # Ended with nothing applied: a wallet may still complete one late, and then it is paid.
+    ENDED_UNPAID_STATUSES = (Status.FAILED, Status.EXPIRED, Status.CANCELLED)
 
     subscriber = models.ForeignKey(
         "accounts.Subscriber", on_delete=models.PROTECT, related_name="payment_orders", verbose_name=_("subscriber")
@@ -214,6 +216,9 @@ class PaymentOrder(AuditScoped, models.Model):
         verbose_name=_("payment"),
     )
     error = models.CharField(_("error"), max_length=200, blank=True)
+    # When the provider was last asked about the order (a page view, a webhook, the
+    # poller): the poller asks the least recently asked first and paces itself.
+    checked_at = models.DateTimeField(_("last asked the provider"), null=True, blank=True)
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated"), auto_now=True)
 

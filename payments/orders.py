@@ -4,16 +4,22 @@ to the Payment it ends in (or its expiry).
 The order's `reference` is the Payment's reference at its provider, so
 `payment_apply`'s (provider, reference) constraint makes completion idempotent:
 the redirect, a webhook and the poller racing each other apply the money once.
+
+Nothing a caller says is taken as the order's outcome: a webhook, the poller
+and the result page all end in `_status_apply` with what the provider itself
+answered (`CheckoutProvider.fetch_status`).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import secrets
 from decimal import Decimal
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Case, F, Q, Value, When
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -22,13 +28,19 @@ from billing.models import Bill, ServiceAccount
 from core.exceptions import ApplicationError
 from core.money import currency_exponent
 
-from .checkout import CheckoutStatus, checkout_for
+from .checkout import CheckoutError, CheckoutStatus, checkout_for, checkout_supported
 from .models import Payment, PaymentOrder, Provider
 from .services import AccountClosed, InvalidAmount, ReferenceConflict, _amount_check, payment_apply
+
+logger = logging.getLogger(__name__)
 
 
 class OrderError(ApplicationError):
     code = "order_invalid"
+
+
+class ProviderUnavailable(ApplicationError):
+    code = "provider_unavailable"
 
 
 def order_reference_new() -> str:
@@ -54,7 +66,7 @@ def order_create(
         raise OrderError(_("This account is not yours."))
     if account.status == ServiceAccount.Status.CLOSED:
         raise AccountClosed(_("This account is closed."))
-    if not provider.is_active or checkout_for(provider) is None:
+    if not provider.is_active or not checkout_supported(provider):
         raise OrderError(_("This provider cannot take payments here."))
     currency = settings.SELFCARE_CURRENCY
     bills = bills or []
@@ -88,11 +100,23 @@ def order_create(
 
 
 def order_start(*, order: PaymentOrder, return_url: str) -> str:
-    """Open the checkout at the provider; returns the address to send the subscriber to."""
+    """Open the checkout at the provider; returns the address to send the subscriber to.
+
+    A provider that cannot be reached or refuses the order ends it as failed (no
+    checkout was opened, so nothing can be paid on it) and raises ProviderUnavailable.
+    """
     adapter = checkout_for(order.provider)
     if adapter is None:
         raise OrderError(_("This provider cannot take payments here."))
-    url = adapter.start(order, return_url=return_url)
+    try:
+        url = adapter.start(order, return_url=return_url)
+    except CheckoutError as exc:
+        logger.warning("checkout %s at %s could not start: %s", order.reference, order.provider.key_id, exc)
+        order_fail(order=order, error=f"could not start: {exc}")
+        raise ProviderUnavailable(
+            _("%(provider)s cannot be reached at the moment: nothing was taken. Try again in a few minutes.")
+            % {"provider": order.provider.name}
+        ) from exc
     PaymentOrder.objects.filter(pk=order.pk, status=PaymentOrder.Status.CREATED).update(
         status=PaymentOrder.Status.PENDING, pay_url=url, provider_ref=order.provider_ref, updated_at=timezone.now()
     )
@@ -147,28 +171,139 @@ def order_fail(*, order: PaymentOrder, status: str = PaymentOrder.Status.FAILED,
     )
 
 
-def order_refresh(*, order: PaymentOrder) -> PaymentOrder:
-    """Bring an open order up to date: ask the provider, complete or end it, expire it
-    when its time is up. Called when the order is read and by the periodic task."""
-    if not order.is_open:
-        return order
+def _provider_status(order: PaymentOrder) -> CheckoutStatus:
+    """What the provider says about the order; raises CheckoutError if it cannot say."""
     adapter = checkout_for(order.provider)
-    status: CheckoutStatus | None = None
-    if adapter is not None and order.status == PaymentOrder.Status.PENDING:
-        try:
-            status = adapter.fetch_status(order)
-        except Exception:  # a provider down must not break the page; the poller retries
-            status = None
+    if adapter is None:
+        raise CheckoutError(f"no checkout adapter serves provider {order.provider.key_id!r}")
+    try:
+        return adapter.fetch_status(order)
+    finally:
+        # Asked, answered or not: the poller moves on to the others, so one order the
+        # provider keeps failing on never holds the head of its queue.
+        PaymentOrder.objects.filter(pk=order.pk).update(checked_at=timezone.now())
+
+
+def _status_apply(order: PaymentOrder, status: CheckoutStatus | None) -> PaymentOrder:
+    """Act on the provider's answer (None: no answer). A "paid" completes the order
+    whatever its state (a late payment after expiry too); an open order may end."""
     if status is not None and status.status == PaymentOrder.Status.PAID:
-        return order_complete(order=order, amount=status.amount, paid_at=status.paid_at)
-    if status is not None and status.status in (
-        PaymentOrder.Status.FAILED, PaymentOrder.Status.CANCELLED, PaymentOrder.Status.EXPIRED,
-    ):  # fmt: skip
-        order_fail(order=order, status=status.status, error=status.detail)
-    elif order.expires_at <= timezone.now():
-        order_fail(order=order, status=PaymentOrder.Status.EXPIRED)
+        try:
+            return order_complete(order=order, amount=status.amount, paid_at=status.paid_at)
+        except ApplicationError as exc:
+            # Paid at the provider but refused here (the account was closed since):
+            # the money is in the operator's wallet, so staff must see it. The order
+            # keeps the reason, and the late check keeps asking while staff decide.
+            logger.error("order %s paid at %s but not applied: %s", order.reference, order.provider.key_id, exc)
+            error = f"paid at the provider but not applied: {exc.code}: {exc.message}"[:200]
+            PaymentOrder.objects.filter(pk=order.pk, payment__isnull=True).update(
+                status=Case(
+                    When(status__in=PaymentOrder.OPEN_STATUSES, then=Value(PaymentOrder.Status.FAILED)),
+                    default=F("status"),
+                ),
+                error=error,
+                updated_at=timezone.now(),
+            )
+            order.refresh_from_db()
+            return order
+    if order.is_open:
+        if status is not None and status.status in PaymentOrder.ENDED_UNPAID_STATUSES:
+            order_fail(order=order, status=status.status, error=status.detail)
+        elif order.expires_at <= timezone.now():
+            order_fail(order=order, status=PaymentOrder.Status.EXPIRED)
     order.refresh_from_db()
     return order
+
+
+def order_late_check_due(*, order: PaymentOrder, now: dt.datetime | None = None) -> bool:
+    """An order that ended unpaid, opened at a provider that may still complete it
+    (it has the provider's reference) within the late window: ask again."""
+    now = now or timezone.now()
+    window = dt.timedelta(seconds=settings.SELFCARE_PAYMENT_ORDER_LATE_WINDOW)
+    return (
+        order.status in PaymentOrder.ENDED_UNPAID_STATUSES
+        and order.payment_id is None
+        and bool(order.provider_ref)
+        and order.expires_at >= now - window
+    )
+
+
+def order_refresh(*, order: PaymentOrder) -> PaymentOrder:
+    """Bring an order up to date when the subscriber reads it: as `order_sync`, but
+    a provider that cannot be reached leaves it as it is (the poller asks again)
+    and an open order still expires when its time is up.
+
+    That includes an order that ended unpaid lately: a wallet sends the customer
+    back here right after a payment it took past our expiry, and they must see it
+    paid, not "nothing was taken"."""
+    try:
+        return order_sync(order=order)
+    except Exception as exc:  # a provider down must not break the page
+        logger.warning("order %s: %s could not be asked: %s", order.reference, order.provider.key_id, exc)
+    return _status_apply(order, None)
+
+
+def order_sync(*, order: PaymentOrder) -> PaymentOrder:
+    """Ask the provider about an order now and act on its answer: what a wallet's
+    webhook (only a trigger: it carries no proof) and the poller call.
+
+    An order waiting for its provider is completed or ended as the provider says,
+    and expires when its time is up. One that ended unpaid
+    within SELFCARE_PAYMENT_ORDER_LATE_WINDOW is asked too, so a payment the
+    customer made after we gave up on the order is still applied: money that has
+    left a wallet is never lost. A paid order, or one past the window, is left
+    alone without asking. Raises CheckoutError when the provider cannot be
+    asked; nothing has changed then.
+    """
+    if order.status == PaymentOrder.Status.PENDING or order_late_check_due(order=order):
+        return _status_apply(order, _provider_status(order))
+    return _status_apply(order, None)  # an order never started only expires
+
+
+def orders_poll(*, now: dt.datetime | None = None) -> dict[str, int]:
+    """The periodic sweep of checkouts, for callbacks that never come.
+
+    Orders waiting for their provider, least recently asked first, each at most
+    once per SELFCARE_PAYMENT_ORDER_POLL_SECONDS; then orders that ended unpaid
+    within the late window, each at most once per
+    SELFCARE_PAYMENT_ORDER_LATE_CHECK_SECONDS. At most SELFCARE_PAYMENT_ORDER_POLL_BATCH
+    of each per run. A provider that cannot be reached is skipped until the next
+    run. Returns how many orders were asked, have their payment applied, could not
+    be asked, and failed for another reason (logged).
+    """
+    now = now or timezone.now()
+    batch = settings.SELFCARE_PAYMENT_ORDER_POLL_BATCH
+    pending = PaymentOrder.objects.filter(
+        Q(checked_at__isnull=True)
+        | Q(checked_at__lte=now - dt.timedelta(seconds=settings.SELFCARE_PAYMENT_ORDER_POLL_SECONDS)),
+        status=PaymentOrder.Status.PENDING,
+    )
+    late = PaymentOrder.objects.filter(
+        Q(checked_at__isnull=True)
+        | Q(checked_at__lte=now - dt.timedelta(seconds=settings.SELFCARE_PAYMENT_ORDER_LATE_CHECK_SECONDS)),
+        status__in=PaymentOrder.ENDED_UNPAID_STATUSES,
+        payment__isnull=True,
+        provider_ref__isnull=False,
+        expires_at__gte=now - dt.timedelta(seconds=settings.SELFCARE_PAYMENT_ORDER_LATE_WINDOW),
+    )
+    least_recent = (F("checked_at").asc(nulls_first=True), "pk")
+    counts = {"asked": 0, "applied": 0, "unreachable": 0, "errors": 0}
+    for queryset in (pending, late):
+        for order in queryset.select_related("provider").order_by(*least_recent)[:batch]:
+            try:
+                order = order_sync(order=order)
+            except CheckoutError as exc:
+                logger.warning("order %s: %s could not be asked: %s", order.reference, order.provider.key_id, exc)
+                counts["unreachable"] += 1
+                continue
+            except Exception:
+                # One order's fault must not keep the others' money from being applied.
+                logger.exception("order %s could not be polled", order.reference)
+                counts["errors"] += 1
+                continue
+            counts["asked"] += 1
+            counts["applied"] += order.payment_id is not None
+    return counts
 
 
 def orders_expire(*, now: dt.datetime | None = None) -> int:

@@ -11,7 +11,7 @@ from billing.models import Bill, ServiceAccount
 from core.money import quantize
 
 from .checkout import checkout_supported
-from .models import Allocation, Payment, Provider
+from .models import Allocation, Payment, PaymentOrder, Provider
 
 
 def money_str(amount: Decimal, currency: str) -> str:
@@ -79,3 +79,13 @@ def checkout_providers():
 
 def payments_of_account(*, account: ServiceAccount):
     return Payment.objects.filter(account=account).select_related("provider").order_by("-paid_at", "-pk")
+
+
+def order_for_provider_ref(*, key_ids: tuple[str, ...], provider_ref: str) -> PaymentOrder | None:
+    """The order a provider's webhook names by the provider's own reference."""
+    return (
+        PaymentOrder.objects.select_related("provider")
+        .filter(provider__key_id__in=key_ids, provider_ref=provider_ref)
+        .order_by("pk")
+        .first()
+    )

@@ -13,3 +13,11 @@ def orders_expire() -> int:
     the rest become expired with nothing applied."""
     with audit_system("orders_expire"):
         return orders.orders_expire()
+
+
+@shared_task
+def orders_poll() -> dict[str, int]:
+    """Ask the providers about checkouts whose callback has not come, and about
+    those that ended unpaid lately: a wallet payment that arrives late is applied."""
+    with audit_system("orders_poll"):
+        return orders.orders_poll()

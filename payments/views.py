@@ -17,6 +17,7 @@ from billing.selectors import accounts_of, bills_of
 from core.exceptions import ApplicationError
 
 from . import orders, selectors
+from .checkout import checkout_origins
 from .forms import PayForm
 from .models import Payment, PaymentOrder
 
@@ -64,7 +65,13 @@ def pay(request: HttpRequest, number: str) -> HttpResponse:
             except ApplicationError as error:
                 form.add_error(None, error.message)
     context = {"account": account, "form": form, "bills": choices, "providers": providers}
-    return render(request, "payments/pay.html", context)
+    response = render(request, "payments/pay.html", context)
+    # The form's redirect leads to the chosen provider's checkout; the policy's
+    # form-action ('self') would stop the browser there, so it names them.
+    origins = checkout_origins(providers)
+    if origins:
+        response._csp_update = {"form-action": origins}  # django-csp's per-response update
+    return response
 
 
 @never_cache

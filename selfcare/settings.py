@@ -165,7 +165,7 @@ if DATABASE_URL:
         DATABASES["default"]["OPTIONS"] = {"server_side_binding": True, "prepare_threshold": 2}
     if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         # sqlite:///path: the demo's engine elsewhere (the SQLite test run uses it).
-        DATABASES["default"]["OPTIONS"] = {"timeout": 20}
+        DATABASES["default"]["OPTIONS"] = {"timeout": 20, "transaction_mode": "IMMEDIATE"}
 else:
     (BASE_DIR / "var").mkdir(exist_ok=True)
     DATABASES = {
@@ -173,7 +173,10 @@ else:
             "ENGINE": "django.db.backends.sqlite3",
             "NAME": BASE_DIR / "var" / "selfcare.sqlite3",
             # Demo seeding writes in long transactions; wait rather than fail on a lock.
-            "OPTIONS": {"timeout": 20},
+            # A transaction takes the write lock when it begins (IMMEDIATE): two that
+            # read and then write at once (a wallet's webhook and the return page
+            # completing one order) wait for each other rather than fail as "locked".
+            "OPTIONS": {"timeout": 20, "transaction_mode": "IMMEDIATE"},
         }
     }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
@@ -267,6 +270,15 @@ SELFCARE_VAT_RATE = env("SELFCARE_VAT_RATE", "0.19")
 SELFCARE_PAYMENT_TERM_DAYS = envint("SELFCARE_PAYMENT_TERM_DAYS", 20)
 # Seconds a subscriber's checkout stays open before it expires with nothing applied.
 SELFCARE_PAYMENT_ORDER_TTL = envint("SELFCARE_PAYMENT_ORDER_TTL", 30 * 60)
+# The checkout poller (payments.tasks.orders_poll, Celery beat): it asks the provider
+# about orders still waiting, each at most once per POLL_SECONDS, in batches; and
+# about orders that ended unpaid less than LATE_WINDOW seconds ago, each at most once
+# per LATE_CHECK_SECONDS, so a wallet payment completed after the order expired is
+# still applied.
+SELFCARE_PAYMENT_ORDER_POLL_SECONDS = envint("SELFCARE_PAYMENT_ORDER_POLL_SECONDS", 60)
+SELFCARE_PAYMENT_ORDER_POLL_BATCH = envint("SELFCARE_PAYMENT_ORDER_POLL_BATCH", 100)
+SELFCARE_PAYMENT_ORDER_LATE_WINDOW = envint("SELFCARE_PAYMENT_ORDER_LATE_WINDOW", 24 * 3600)
+SELFCARE_PAYMENT_ORDER_LATE_CHECK_SECONDS = envint("SELFCARE_PAYMENT_ORDER_LATE_CHECK_SECONDS", 600)
 # The sandbox bank (sandbox_bank/, at /sandbox-bank/): a demo and test client of
 # the bank API, signing with the public sandbox secret. Never in production.
 SANDBOX_BANK_ENABLED = envbool("SANDBOX_BANK_ENABLED", DEBUG)
@@ -280,6 +292,29 @@ SANDBOX_BANK_KEY_ID = env("SANDBOX_BANK_KEY_ID", "sandbox")
 SANDBOX_BANK_SECRET = env("SANDBOX_BANK_SECRET", "sandbox-secret-change-me")
 if SANDBOX_BANK_ENABLED:
     INSTALLED_APPS.append("sandbox_bank")
+
+# --- Konnect (payments/gateways/konnect.py) --------------------------------
+# Tunisia's Konnect wallet gateway: a checkout the subscriber opens from the pay
+# page (provider key id "konnect"). Without an API key it is not offered. There is
+# no built-in key outside DEBUG; with DEBUG (the demo, the tests) the defaults are
+# those of the fake gateway (`manage.py konnect_fake`, started by `make run`).
+KONNECT_API_URL = env("KONNECT_API_URL", "http://127.0.0.1:8011" if DEBUG else "https://api.konnect.network")
+KONNECT_API_KEY = env("KONNECT_API_KEY", "konnect-fake-api-key" if DEBUG else "")
+KONNECT_WALLET_ID = env("KONNECT_WALLET_ID", "5f7a209aeb3f76490ac4a3d1" if DEBUG else "")
+KONNECT_PAYMENT_METHODS = envlist("KONNECT_PAYMENT_METHODS", "wallet,bank_card,e-DINAR")
+# Where Konnect sends the payer (the origin of its payUrl), besides KONNECT_API_URL's
+# own (the fake serves both): the pay page's Content-Security-Policy lets its form
+# lead there and nowhere else, and a payUrl anywhere else is refused.
+KONNECT_PAY_ORIGINS = envlist("KONNECT_PAY_ORIGINS", "https://gateway.konnect.network")
+# Seconds to wait for Konnect's answer (connect and read), on the pay page and in the poller.
+KONNECT_TIMEOUT = float(env("KONNECT_TIMEOUT", "10"))
+# The webhook (GET /payments/konnect/webhook?payment_ref=) is unsigned, so a caller
+# can only make us ask Konnect: calls per minute per client address and per payment.
+KONNECT_WEBHOOK_PER_CLIENT = envint("KONNECT_WEBHOOK_PER_CLIENT", 120)
+KONNECT_WEBHOOK_PER_PAYMENT = envint("KONNECT_WEBHOOK_PER_PAYMENT", 10)
+if not DEBUG and KONNECT_API_KEY and not KONNECT_API_URL.startswith("https://"):
+    # The API key would cross the network in clear.
+    raise ImproperlyConfigured("KONNECT_API_URL must be an https:// address when DEBUG is off.")
 
 # --- Payments (the bank and wallet API) ------------------------------------
 # Providers' signing secrets are stored encrypted with this key, which is not in
@@ -358,6 +393,12 @@ CELERY_BEAT_SCHEDULE = {
     "outbox-redrive": {"task": "notifications.tasks.outbox_redrive", "schedule": 60.0},
     # Checkouts the subscriber abandoned end as expired, with nothing applied.
     "expire-payment-orders": {"task": "payments.tasks.orders_expire", "schedule": 60.0},
+    # Asks the wallets about checkouts whose callback has not come (or may never),
+    # and about those that ended unpaid lately: a late payment is still applied.
+    "poll-payment-orders": {
+        "task": "payments.tasks.orders_poll",
+        "schedule": float(SELFCARE_PAYMENT_ORDER_POLL_SECONDS),
+    },
 }
 
 

@@ -6,7 +6,16 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from core.money import ISO_4217_EXPONENTS, UnknownCurrency, allocate, format_money, minor_unit, quantize
+from core.money import (
+    ISO_4217_EXPONENTS,
+    UnknownCurrency,
+    allocate,
+    format_money,
+    from_minor_units,
+    minor_unit,
+    quantize,
+    to_minor_units,
+)
 
 currencies = st.sampled_from(sorted(ISO_4217_EXPONENTS))
 amounts = st.decimals(
@@ -43,6 +52,37 @@ def test_quantizing_is_idempotent_and_never_moves_more_than_half_a_unit(amount: 
     once = quantize(amount, currency)
     assert quantize(once, currency) == once
     assert abs(once - amount) <= minor_unit(currency) / 2
+
+
+@given(units=st.integers(min_value=0, max_value=10**14), currency=currencies)
+def test_minor_units_go_there_and_back_exactly(units: int, currency: str) -> None:
+    amount = from_minor_units(units, currency)
+    assert amount == quantize(amount, currency)
+    assert to_minor_units(amount, currency) == units
+
+
+@pytest.mark.parametrize(
+    ("currency", "amount", "units"),
+    [
+        ("TND", "12.5", 12500),
+        ("TND", "0.001", 1),
+        ("MAD", "10.10", 1010),
+        ("XOF", "1500", 1500),
+        ("TND", "1E+2", 100000),
+    ],
+)
+def test_an_amount_in_millimes_or_cents(currency: str, amount: str, units: int) -> None:
+    assert to_minor_units(Decimal(amount), currency) == units
+
+
+@pytest.mark.parametrize("amount", [Decimal("0.0001"), Decimal("NaN"), Decimal("Infinity"), 1.5, "12"])
+def test_minor_units_are_never_rounded_or_guessed(amount: object) -> None:
+    with pytest.raises(ValueError):
+        to_minor_units(amount, "TND")  # type: ignore[arg-type]
+    with pytest.raises(ValueError):
+        from_minor_units(True, "TND")
+    with pytest.raises(ValueError):
+        from_minor_units(12.0, "TND")  # type: ignore[arg-type]
 
 
 @given(

@@ -131,3 +131,20 @@ def test_make_run_and_make_test_set_the_hook_secrets_explicitly() -> None:
 def test_migrations_match_the_models() -> None:
     result = _manage("makemigrations", "--check", "--dry-run", env=HOOK_SECRETS)
     assert result.returncode == 0, result.stdout
+
+
+def test_production_has_no_konnect_key_and_never_sends_one_over_plain_http() -> None:
+    base = {"DEBUG": "0", "SECRET_KEY": secrets.token_urlsafe(50), "ALLOWED_HOSTS": "x", **HOOK_SECRETS}
+    code = (
+        "import django, os; os.environ['DJANGO_SETTINGS_MODULE']='selfcare.settings'; django.setup();"
+        "from django.conf import settings as s; from payments.gateways.konnect import KonnectCheckout;"
+        "print(repr(s.KONNECT_API_KEY), KonnectCheckout.available())"
+    )
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("KONNECT_") and k not in {"DEBUG", "DATABASE_URL"}}
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env={**clean, **base}, capture_output=True, text=True, timeout=60
+    )
+    # Fail closed: no built-in key outside DEBUG, so Konnect is not offered.
+    assert out.stdout.split() == ["''", "False"], out.stderr
+    out = _settings_of({**base, "KONNECT_API_KEY": "k", "KONNECT_API_URL": "http://api.konnect.network"})
+    assert out.returncode != 0 and "KONNECT_API_URL must be an https:// address" in out.stderr

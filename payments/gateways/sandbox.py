@@ -11,7 +11,7 @@ from urllib.parse import urlencode, urlsplit
 
 from django.conf import settings
 
-from ..checkout import CheckoutProvider, CheckoutStatus, checkout_register
+from ..checkout import CheckoutProvider, CheckoutStatus, checkout_register, url_origin
 from ..models import Payment, PaymentOrder
 from ..selectors import money_str
 
@@ -34,6 +34,10 @@ class SandboxCheckout(CheckoutProvider):
         if len(order.bill_numbers) == 1:
             query["bill"] = order.bill_numbers[0]
         return f"{base.rstrip('/')}/checkout/?{urlencode(query)}"
+
+    def checkout_origins(self) -> list[str]:
+        # Empty: /sandbox-bank/ on our own host, which the page's policy already allows.
+        return [url_origin(settings.SANDBOX_BANK_URL)] if settings.SANDBOX_BANK_URL else []
 
     def fetch_status(self, order: PaymentOrder) -> CheckoutStatus:
         payment = Payment.objects.filter(provider=self.provider, reference=order.reference).first()
