@@ -311,9 +311,8 @@ class CounterPaymentAdmin(AgencyScopedAdmin):
             printed_at=timezone.localtime(),
             clerk_name=found.clerk.get_full_name() or found.clerk.email,
         )
-        response = TemplateResponse(request, "admin/payments/counterpayment/receipt.html", context)
-        response["Cache-Control"] = "no-store"
-        return response
+        # Not cached anywhere: the back office's pages are all no-store (core.middleware).
+        return TemplateResponse(request, "admin/payments/counterpayment/receipt.html", context)
 
     @admin.action(description=_("Reverse the selected payments (asks for the reason)"), permissions=["reverse"])
     def reverse(self, request: HttpRequest, queryset: QuerySet[CounterPayment]) -> HttpResponse | None:

@@ -63,15 +63,15 @@ class AmountField(forms.CharField):
 class CounterAccountForm(forms.Form):
     """Step one: which account. Only the clerk's agencies' accounts can be found or sent."""
 
-    account = forms.ModelChoiceField(label=_("Account"), queryset=ServiceAccount.objects.none())
-
     def __init__(self, *args, accounts: QuerySet[ServiceAccount], admin_site: admin.AdminSite, **kwargs) -> None:  # type: ignore[no-untyped-def]
         super().__init__(*args, **kwargs)
-        field = self.fields["account"]
-        field.queryset = accounts
         # The account search of the service accounts' admin (number, name, phone), scoped like it.
-        field.widget = AutocompleteSelect(Payment._meta.get_field("account"), admin_site)
-        field.help_text = _("Type the account number, the customer's name or phone number.")
+        self.fields["account"] = forms.ModelChoiceField(
+            label=_("Account"),
+            queryset=accounts,
+            widget=AutocompleteSelect(Payment._meta.get_field("account"), admin_site),
+            help_text=_("Type the account number, the customer's name or phone number."),
+        )
 
 
 class BillChoiceField(forms.ModelChoiceField):
@@ -190,13 +190,13 @@ class SettlementUploadForm(forms.Form):
         ),
     )
     period_start = forms.DateField(
-        label=_("First day covered"),
+        label=_("first day covered"),
         required=False,
         widget=forms.DateInput(attrs={"type": "date"}),
         help_text=_("Empty: the day of the file's first payment."),
     )
     period_end = forms.DateField(
-        label=_("Last day covered"),
+        label=_("last day covered"),
         required=False,
         widget=forms.DateInput(attrs={"type": "date"}),
         help_text=_("Empty: the day of the file's last payment."),

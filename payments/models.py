@@ -356,8 +356,8 @@ class SettlementImport(AuditScoped, models.Model):
     uploaded_at = models.DateTimeField(_("uploaded"), auto_now_add=True)
     # The days (operator's time zone) the file covers: our payments of these days
     # that the file does not list are "missing on their side".
-    period_start = models.DateField(_("from"))
-    period_end = models.DateField(_("to"))
+    period_start = models.DateField(_("first day covered"))
+    period_end = models.DateField(_("last day covered"))
     currency = models.CharField(_("currency"), max_length=3)
     lines_count = models.PositiveIntegerField(_("lines in the file"))
     matched_count = models.PositiveIntegerField(_("matched"))

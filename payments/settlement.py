@@ -147,12 +147,12 @@ def _records(text: str) -> Iterator[tuple[int, list[str]]]:
             line, previous_end = previous_end + 1, reader.line_num
             if any(f.strip() for f in fields):
                 yield line, [f.strip() for f in fields]
-    except csv.Error as exc:
+    except csv.Error:
         raise SettlementRefused(
             [
                 LineError(
                     reader.line_num or previous_end + 1,
-                    _("the line cannot be read as CSV (%(error)s).") % {"error": exc},
+                    _("the line cannot be read as CSV (check its quotes)."),
                 )
             ],
             code="not_csv",
