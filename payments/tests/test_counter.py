@@ -118,8 +118,8 @@ def test_more_than_is_due_goes_to_the_credit_and_is_on_the_receipt(clerk_client,
 @pytest.mark.parametrize(
     ("typed", "message"),
     [
-        ("0", "plus que zéro"),
-        ("0.000", "plus que zéro"),
+        ("0", "supérieur à zéro"),
+        ("0.000", "supérieur à zéro"),
         ("-5", "négatif"),
         ("12.5001", "3 décimales"),
         ("abc", "Saisissez un montant"),
