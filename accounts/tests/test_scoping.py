@@ -100,9 +100,7 @@ def _counter_rows(account, clerk, supervisor) -> list:
     payment = counter.payment
     paid_at = timezone.localtime(payment.paid_at).isoformat()
     csv = f"reference,amount,currency,paid_at\n{payment.reference},2.000,TND,{paid_at}\n".encode()
-    imported = settlement_import(
-        provider=payment.provider, file=SimpleUploadedFile("day.csv", csv), user=supervisor
-    )
+    imported = settlement_import(provider=payment.provider, file=SimpleUploadedFile("day.csv", csv), user=supervisor)
     return [counter, payment.provider, imported, imported.lines.get()]
 
 

@@ -206,7 +206,7 @@ def test_the_database_keeps_one_import_per_file_and_provider(bank, day, superuse
     [
         (b"", "vide"),
         (b"reference,amount\xff,currency,paid_at\nTRX-1", "Ligne 1 : ce n’est pas du texte UTF-8"),
-        (b"reference,amount,currency,paid_at\nTRX-1,\"59.500,TND,2026-12-02T11:00:00+01:00\n", "Ligne 2 :"),
+        (b'reference,amount,currency,paid_at\nTRX-1,"59.500,TND,2026-12-02T11:00:00+01:00\n', "Ligne 2 :"),
         (b"ref,amount,currency,when\nTRX-1,59.500,TND,2026-12-02T11:00:00+01:00\n", "Ligne 1 :"),
         (b"TRX-1,59.500,TND,2026-12-02T11:00:00+01:00\nTRX-2\x00,1,TND,x\n", "Ligne 2 :"),
     ],
