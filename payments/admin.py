@@ -248,6 +248,10 @@ class CounterPaymentAdmin(AgencyScopedAdmin):
             {"account": asked} if asked else None, accounts=accounts, admin_site=self.admin_site
         )
         account = finder.cleaned_data["account"] if asked and finder.is_valid() else None
+        account_refused = bool(asked) and account is None
+        if account_refused:
+            # Shown empty again: the search box would look the refused value up to display it.
+            finder = CounterAccountForm(accounts=accounts, admin_site=self.admin_site)
         form = None
         if account is not None:
             form = CounterPaymentForm(request.POST if request.method == "POST" else None, account=account)
@@ -274,6 +278,7 @@ class CounterPaymentAdmin(AgencyScopedAdmin):
             request,
             title=_("Record a counter payment"),
             finder=finder,
+            account_refused=account_refused,
             form=form,
             account=account,
             adminform=helpers.AdminForm(main, fieldsets, {}, model_admin=self),
@@ -450,7 +455,7 @@ class SettlementImportAdmin(AgencyScopedAdmin):
                 for outcome, count, total in rows
             ),
         )  # fmt: skip
-        return format_html(
+        table = format_html(
             '<table id="settlement-outcomes"><thead><tr><th scope="col">{}</th><th scope="col">{}</th>'
             '<th scope="col">{}</th><th scope="col"></th></tr></thead><tbody>{}</tbody></table>',
             _("outcome"),
@@ -458,6 +463,10 @@ class SettlementImportAdmin(AgencyScopedAdmin):
             _("total"),
             body,
         )
+        if obj.lines_count + obj.missing_theirs_count <= INLINE_LINES_SHOWN:
+            return table
+        note = _("Below, the first %(count)d lines only; “all lines” lists every one.") % {"count": INLINE_LINES_SHOWN}
+        return format_html('{}<p class="help">{}</p>', table, note)
 
     def add_view(self, request: HttpRequest, form_url: str = "", extra_context=None) -> HttpResponse:  # type: ignore[no-untyped-def]
         if not self.has_add_permission(request):

@@ -252,6 +252,7 @@ def test_another_agencys_clerk_cannot_find_pay_or_see_the_account(
     page = client.get(ADD, {"account": account.pk})
     assert page.status_code == 200 and page.context["form"] is None
     assert 'name="method"' not in page.content.decode()
+    assert "pas un compte de vos agences" in page.content.decode()
     response = client.post(ADD, {"account": account.pk, "token": "0" * 16, "amount": "5", "method": "cash"})
     assert response.status_code == 200
     assert Payment.objects.count() == 1
@@ -445,3 +446,21 @@ def test_first_payments_racing_at_a_new_agency_share_one_counter(clerk) -> None:
     assert errors == []
     assert Provider.objects.filter(agency=agency).count() == 1
     assert Payment.objects.filter(provider__agency=agency).count() == len(accounts)
+
+
+@pytest.mark.parametrize("value", ["abc", "99999999999999999999", "-1", "1.5", "", "١"])
+def test_an_odd_account_value_is_a_form_error_never_a_500(client, clerk, account, value) -> None:
+    client.force_login(clerk)
+    page = client.get(ADD, {"account": value})
+    assert page.status_code == 200 and page.context["form"] is None
+    posted = client.post(ADD, {"account": value, "token": "z", "amount": "1", "method": "cash"})
+    assert posted.status_code == 200
+    assert not Payment.objects.exists()
+
+
+def test_an_odd_token_or_method_is_a_form_error(client, clerk, account, bills) -> None:
+    client.force_login(clerk)
+    for fields in ({"token": "<script>", "method": "cash"}, {"token": "A" * 16, "method": "gold"}):
+        response = client.post(ADD, {"account": account.pk, "amount": "1", **fields})
+        assert response.status_code == 200 and response.context["form"].errors
+    assert not Payment.objects.exists()

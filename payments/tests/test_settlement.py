@@ -357,3 +357,15 @@ def test_an_import_cannot_be_edited_or_deleted(client, superuser, bank, day) -> 
     line = imported.lines.first()
     assert client.post(reverse("admin:payments_settlementline_delete", args=[line.pk])).status_code == 403
     assert client.get(reverse("admin:payments_settlementline_add")).status_code == 403
+
+
+def test_a_long_file_shows_its_first_lines_and_links_to_all(client, superuser, bank, day, monkeypatch) -> None:
+    from payments import admin as payments_admin
+
+    monkeypatch.setattr(payments_admin, "INLINE_LINES_SHOWN", 2)
+    imported = settlement_import(provider=bank, file=_file(BANK_FILE), user=superuser)
+    client.force_login(superuser)
+    page = client.get(reverse("admin:payments_settlementimport_change", args=[imported.pk]))
+    inline = page.context["inline_admin_formsets"][0]
+    assert len(list(inline)) == 2
+    assert "les 2 premières lignes seulement" in page.content.decode()
