@@ -464,3 +464,41 @@ def test_an_odd_token_or_method_is_a_form_error(client, clerk, account, bills) -
         response = client.post(ADD, {"account": account.pk, "amount": "1", **fields})
         assert response.status_code == 200 and response.context["form"].errors
     assert not Payment.objects.exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_same_form_sent_twice_at_once_records_one_payment(clerk) -> None:
+    account = ServiceAccountFactory(subscriber=SubscriberFactory(agency=clerk.agencies.get()))
+    BillFactory(account=account)
+    barrier, results, errors = threading.Barrier(4), [], []
+
+    def send() -> None:
+        try:
+            barrier.wait()
+            results.append(
+                counter_payment_record(
+                    clerk=clerk, account=account, amount=Decimal("59.500"), method="cash",
+                    reference="CTR-0123456789ABCDEF",
+                ).pk
+            )  # fmt: skip
+        except Exception as exc:  # reported below
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=send) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert len(set(results)) == 1 and len(results) == 4
+    assert Payment.objects.count() == CounterPayment.objects.count() == 1
+    assert Bill.objects.get(account=account).amount_due == 0
+
+
+def test_the_auditor_reads_counter_payments_and_records_none(client, auditor, clerk, account, bills) -> None:
+    counter = counter_payment_record(clerk=clerk, account=account, amount=Decimal("5"), method="cash")
+    client.force_login(auditor)
+    assert client.get(reverse("admin:payments_counterpayment_receipt", args=[counter.pk])).status_code == 200
+    assert client.get(ADD).status_code == 403
