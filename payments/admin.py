@@ -362,7 +362,9 @@ class SettlementLineInline(admin.TabularInline):
     """The file's lines and ours it lacks, on the import's page; ?outcome= filters them."""
 
     model = SettlementLine
-    fields = ["line_number", "reference", "amount", "paid_at", "outcome", "our_payment", "our_amount", "our_status"]
+    fields = [
+        "line_number", "reference", "file_amount", "paid_at", "outcome", "our_payment", "our_amount", "our_status",
+    ]  # fmt: skip
     readonly_fields = fields
     extra = 0
     can_delete = False
@@ -387,6 +389,10 @@ class SettlementLineInline(admin.TabularInline):
             return "—"
         url = reverse("admin:payments_payment_change", args=[obj.payment_id])
         return format_html('<a href="{}">{}</a>', url, obj.payment.receipt_number)
+
+    @admin.display(description=_("amount in the file"))
+    def file_amount(self, obj: SettlementLine) -> str:
+        return format_money(obj.amount, obj.currency) if obj.amount is not None else "—"
 
     @admin.display(description=_("our amount"))
     def our_amount(self, obj: SettlementLine) -> str:

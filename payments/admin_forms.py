@@ -14,8 +14,9 @@ from decimal import Decimal
 from django import forms
 from django.conf import settings
 from django.contrib import admin
-from django.contrib.admin.widgets import AutocompleteSelect
+from django.contrib.admin.widgets import AdminRadioSelect, AutocompleteSelect
 from django.db.models import QuerySet
+from django.utils.formats import date_format
 from django.utils.translation import gettext_lazy as _
 
 from billing.models import Bill, ServiceAccount
@@ -77,10 +78,10 @@ class CounterAccountForm(forms.Form):
 class BillChoiceField(forms.ModelChoiceField):
     def label_from_instance(self, obj: Bill) -> str:
         return _("%(period)s · bill %(number)s · %(due)s due by %(date)s") % {
-            "period": obj.period.strftime("%Y-%m"),
+            "period": date_format(obj.period, "YEAR_MONTH_FORMAT"),
             "number": obj.number,
             "due": format_money(obj.amount_due, obj.currency),
-            "date": obj.due_date.isoformat(),
+            "date": date_format(obj.due_date, "SHORT_DATE_FORMAT"),
         }
 
 
@@ -94,11 +95,17 @@ class CounterPaymentForm(forms.Form):
         label=_("Bill"),
         queryset=Bill.objects.none(),
         required=False,
-        widget=forms.RadioSelect,
+        blank=True,
+        widget=AdminRadioSelect(attrs={"class": "radiolist"}),
         empty_label=_("No particular bill: the oldest open bills first"),
     )
     amount = AmountField(label=_("Amount"), required=False)
-    method = forms.ChoiceField(label=_("Paid by"), choices=CounterPayment.Method.choices, widget=forms.RadioSelect)
+    method = forms.ChoiceField(
+        label=_("Paid by"),
+        choices=CounterPayment.Method.choices,
+        initial=CounterPayment.Method.CASH,
+        widget=AdminRadioSelect(attrs={"class": "radiolist"}),
+    )
     amount_tendered = AmountField(
         label=_("Cash handed over"),
         required=False,

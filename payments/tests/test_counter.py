@@ -502,3 +502,11 @@ def test_the_auditor_reads_counter_payments_and_records_none(client, auditor, cl
     client.force_login(auditor)
     assert client.get(reverse("admin:payments_counterpayment_receipt", args=[counter.pk])).status_code == 200
     assert client.get(ADD).status_code == 403
+
+
+def test_the_form_starts_on_oldest_bills_first_and_cash(client, clerk, account, bills) -> None:
+    client.force_login(clerk)
+    form = client.get(ADD, {"account": account.pk}).context["form"]
+    assert form["bill"].value() in (None, "") and form["method"].value() == "cash"
+    html = str(form["bill"])
+    assert re.search(r'value=""[^>]*checked', html)
