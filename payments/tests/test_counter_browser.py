@@ -4,11 +4,14 @@ alone (no back-office header or menu) and reads right to left in Arabic."""
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 import pytest
+from django.utils import timezone
 
-from billing.demo import DEMO_CLERK_EMAIL, DEMO_PASSWORD
+from accounts.models import User
+from billing.demo import DEMO_CLERK_EMAIL, DEMO_PASSWORD, DEMO_SUPERVISOR_EMAIL
 from billing.models import Bill, ServiceAccount
 from billing.tests.test_browser import (  # noqa: F401 - fixtures
     Demo,
@@ -18,6 +21,7 @@ from billing.tests.test_browser import (  # noqa: F401 - fixtures
     new_page,
     shot,
 )
+from payments.counter import counter_payment_record
 from payments.models import CounterPayment
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -71,17 +75,7 @@ def test_a_clerk_takes_cash_at_the_counter_and_prints_the_receipt(live_server: A
     shot(page, "ar-counter-receipt")
 
 
-def test_a_supervisor_imports_the_counters_day_and_reads_the_result(
-    live_server: Any, demo: Demo, new_page: Any
-) -> None:  # noqa: F811
-    from decimal import Decimal
-
-    from django.utils import timezone
-
-    from accounts.models import User
-    from billing.demo import DEMO_SUPERVISOR_EMAIL
-    from payments.counter import counter_payment_record
-
+def test_a_supervisor_imports_the_counters_day(live_server: Any, demo: Demo, new_page: Any) -> None:  # noqa: F811
     clerk = User.objects.get(email=DEMO_CLERK_EMAIL)
     account = ServiceAccount.objects.filter(subscriber__agency__code="TUN-C").order_by("number").first()
     paid = [
