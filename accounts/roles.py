@@ -44,6 +44,9 @@ CLERK_PERMISSIONS = (
     "accounts.view_agencyhoursreduction",
     "payments.view_payment",
     "payments.view_allocation",
+    # Payments taken at their agency's counter (cash, cheque, card), and their receipts.
+    "payments.view_counterpayment",
+    "payments.add_counterpayment",
 )
 
 # Their agency's clerk work, plus the decisions: approvals, reading corrections,
@@ -65,6 +68,12 @@ SUPERVISOR_PERMISSIONS = (
     "accounts.add_agencyhoursreduction",
     "accounts.change_agencyhoursreduction",
     "accounts.delete_agencyhoursreduction",
+    # Correct a counter payment (a reversal with a reason), and reconcile their
+    # agency counter's settlement files (payments.selectors.settlement_providers).
+    "payments.reverse_counterpayment",
+    "payments.view_settlementimport",
+    "payments.add_settlementimport",
+    "payments.view_settlementline",
 )
 
 # Read-only, every agency: every `view_` permission of these apps.

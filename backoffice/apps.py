@@ -56,4 +56,9 @@ AUDITED_MODELS: dict[str, dict] = {
     "payments.Payment": {},
     "payments.Allocation": {},
     "payments.Provider": {"exclude_fields": ["secret_sealed", "previous_secret_sealed"]},
+    # Money taken at a counter (who, which agency, cash, cheque or card), and each
+    # settlement file imported with its result; its lines are written in bulk with
+    # it, whose entry says so.
+    "payments.CounterPayment": {},
+    "payments.SettlementImport": {},
 }

@@ -3,6 +3,7 @@ payment went, and the inbox of every signed request they made."""
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
 from django.utils.translation import gettext_lazy as _
@@ -30,6 +31,17 @@ class Provider(models.Model):
     secret_sealed = models.TextField(_("signing secret (encrypted)"), editable=False)
     previous_secret_sealed = models.TextField(_("previous signing secret (encrypted)"), blank=True, editable=False)
     is_active = models.BooleanField(_("active"), default=True)
+    # An agency counter takes money for one agency, whose supervisors reconcile
+    # it; banks and wallets serve every agency. One counter provider per agency,
+    # created with its first counter payment (payments.counter).
+    agency = models.ForeignKey(
+        "accounts.Agency",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="counter_providers",
+        verbose_name=_("agency"),
+    )
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
 
     class Meta:
@@ -38,6 +50,11 @@ class Provider(models.Model):
         ordering = ["name"]
         constraints = [
             models.CheckConstraint(condition=Q(key_id__regex=KEY_ID_REGEX), name="provider_key_id_format"),
+            models.CheckConstraint(
+                condition=Q(kind="counter", agency__isnull=False) | (~Q(kind="counter") & Q(agency__isnull=True)),
+                name="provider_counter_has_an_agency",
+            ),
+            models.UniqueConstraint(fields=["agency"], name="provider_one_counter_per_agency"),
         ]
 
     def __str__(self) -> str:
@@ -249,3 +266,204 @@ class PaymentOrder(AuditScoped, models.Model):
     @property
     def is_open(self) -> bool:
         return self.status in self.OPEN_STATUSES
+
+
+# --- Agency counters ---------------------------------------------------------
+
+
+class CounterPayment(AuditScoped, models.Model):
+    """How a payment taken at an agency counter was made, and by whom.
+
+    The money itself is the Payment (applied by `payment_apply` like any
+    other); this row says cash, cheque or card, the cheque's or card's details,
+    the cash handed over and the change given back, the clerk and the agency.
+    Written once with its payment (payments.counter), never edited.
+    """
+
+    audit_scope = {"agency_id": "agency_id", "subscriber_id": "payment__account__subscriber_id"}
+
+    class Method(models.TextChoices):
+        CASH = "cash", _("Cash")
+        CHEQUE = "cheque", _("Cheque")
+        CARD = "card", _("Bank card")
+
+    payment = models.OneToOneField(Payment, on_delete=models.PROTECT, related_name="counter", verbose_name=_("payment"))
+    method = models.CharField(_("method"), max_length=8, choices=Method.choices)
+    cheque_number = models.CharField(_("cheque number"), max_length=32, blank=True)
+    cheque_bank = models.CharField(_("cheque's bank"), max_length=80, blank=True)
+    card_last_digits = models.CharField(_("card's last four digits"), max_length=4, blank=True)
+    card_authorisation = models.CharField(_("card authorisation code"), max_length=32, blank=True)
+    # Cash only: what the customer handed over, and what went back to them.
+    amount_tendered = models.DecimalField(_("amount tendered"), null=True, blank=True, **MONEY)
+    change_given = models.DecimalField(_("change given"), null=True, blank=True, **MONEY)
+    clerk = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", verbose_name=_("clerk")
+    )
+    agency = models.ForeignKey(
+        "accounts.Agency", on_delete=models.PROTECT, related_name="counter_payments", verbose_name=_("agency")
+    )
+    created_at = models.DateTimeField(_("recorded"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("counter payment")
+        verbose_name_plural = _("counter payments")
+        ordering = ["-created_at"]
+        permissions = [("reverse_counterpayment", _("Can reverse a counter payment"))]
+        constraints = [
+            models.CheckConstraint(condition=Q(method__in=["cash", "cheque", "card"]), name="counter_method_known"),
+            models.CheckConstraint(
+                condition=(Q(method="cheque") & ~Q(cheque_number="") & ~Q(cheque_bank=""))
+                | (~Q(method="cheque") & Q(cheque_number="", cheque_bank="")),
+                name="counter_cheque_has_number_and_bank",
+            ),
+            models.CheckConstraint(
+                condition=Q(method="card") | Q(card_last_digits="", card_authorisation=""),
+                name="counter_card_details_for_cards_only",
+            ),
+            models.CheckConstraint(
+                condition=Q(card_last_digits="") | Q(card_last_digits__regex=r"^[0-9]{4}$"),
+                name="counter_card_last_four_digits",
+            ),
+            # Cash: both figures, the change less than what was handed over (the
+            # rest paid the payment); anything else: neither.
+            models.CheckConstraint(
+                condition=(
+                    Q(method="cash", amount_tendered__isnull=False, change_given__gte=0)
+                    & Q(amount_tendered__gt=F("change_given"))
+                )
+                | (~Q(method="cash") & Q(amount_tendered__isnull=True, change_given__isnull=True)),
+                name="counter_cash_tendered_and_change",
+            ),
+        ]
+        indexes = [models.Index(fields=["agency", "-created_at"], name="counter_agency_idx")]
+
+    def __str__(self) -> str:
+        return self.payment.receipt_number if self.payment_id else "—"
+
+
+# --- Settlement files ----------------------------------------------------------
+
+
+class SettlementImport(AuditScoped, models.Model):
+    """One provider's settlement file compared with our payments, and the result,
+    kept (payments.settlement). The same file is never imported twice."""
+
+    audit_scope = {"agency_id": "provider__agency_id"}
+
+    provider = models.ForeignKey(
+        Provider, on_delete=models.PROTECT, related_name="settlement_imports", verbose_name=_("provider")
+    )
+    file_name = models.CharField(_("file name"), max_length=255)
+    sha256 = models.CharField(_("SHA-256 of the file"), max_length=64)
+    uploaded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", verbose_name=_("uploaded by")
+    )
+    uploaded_at = models.DateTimeField(_("uploaded"), auto_now_add=True)
+    # The days (operator's time zone) the file covers: our payments of these days
+    # that the file does not list are "missing on their side".
+    period_start = models.DateField(_("first day covered"))
+    period_end = models.DateField(_("last day covered"))
+    currency = models.CharField(_("currency"), max_length=3)
+    lines_count = models.PositiveIntegerField(_("lines in the file"))
+    matched_count = models.PositiveIntegerField(_("matched"))
+    matched_total = models.DecimalField(_("matched, total"), **MONEY)
+    missing_ours_count = models.PositiveIntegerField(_("missing on our side"))
+    missing_ours_total = models.DecimalField(_("missing on our side, total"), **MONEY)
+    missing_theirs_count = models.PositiveIntegerField(_("missing on their side"))
+    missing_theirs_total = models.DecimalField(_("missing on their side, total"), **MONEY)
+    mismatch_count = models.PositiveIntegerField(_("amount mismatches"))
+    mismatch_total = models.DecimalField(_("amount mismatches, total in the file"), **MONEY)
+
+    class Meta:
+        verbose_name = _("settlement import")
+        verbose_name_plural = _("settlement imports")
+        ordering = ["-uploaded_at"]
+        permissions = [("import_provider_settlement", _("Can import bank and wallet settlement files"))]
+        constraints = [
+            models.UniqueConstraint(fields=["provider", "sha256"], name="settlement_file_once_per_provider"),
+            models.CheckConstraint(condition=Q(sha256__regex=r"^[0-9a-f]{64}$"), name="settlement_sha256_hex"),
+            models.CheckConstraint(condition=Q(period_start__lte=F("period_end")), name="settlement_period_ordered"),
+            models.CheckConstraint(
+                condition=Q(lines_count=F("matched_count") + F("missing_ours_count") + F("mismatch_count")),
+                name="settlement_every_line_has_an_outcome",
+            ),
+            models.CheckConstraint(
+                condition=Q(matched_total__gte=0, missing_ours_total__gte=0, missing_theirs_total__gte=0)
+                & Q(mismatch_total__gte=0),
+                name="settlement_totals_not_negative",
+            ),
+        ]
+        indexes = [models.Index(fields=["provider", "-uploaded_at"], name="settlement_provider_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.provider} · {self.file_name}"
+
+
+class SettlementLine(models.Model):
+    """A line of a settlement file and what we found for it, or one of our
+    payments the file should have listed and did not (`missing_theirs`, no line)."""
+
+    class Outcome(models.TextChoices):
+        MATCHED = "matched", _("Matched")
+        MISSING_OURS = "missing_ours", _("Missing on our side")
+        MISSING_THEIRS = "missing_theirs", _("Missing on their side")
+        AMOUNT_MISMATCH = "amount_mismatch", _("Amount mismatch")
+
+    settlement_import = models.ForeignKey(
+        SettlementImport, on_delete=models.CASCADE, related_name="lines", verbose_name=_("settlement import")
+    )
+    line_number = models.PositiveIntegerField(_("line"), null=True, blank=True)
+    reference = models.CharField(_("provider reference"), max_length=64)
+    # As the file says; empty for our payments the file does not list.
+    amount = models.DecimalField(_("amount in the file"), null=True, blank=True, **MONEY)
+    currency = models.CharField(_("currency"), max_length=3)
+    paid_at = models.DateTimeField(_("paid at (file)"), null=True, blank=True)
+    outcome = models.CharField(_("outcome"), max_length=16, choices=Outcome.choices)
+    payment = models.ForeignKey(
+        Payment,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="settlement_lines",
+        verbose_name=_("our payment"),
+    )
+
+    class Meta:
+        verbose_name = _("settlement line")
+        verbose_name_plural = _("settlement lines")
+        ordering = ["settlement_import", "line_number", "pk"]
+        constraints = [
+            models.UniqueConstraint(fields=["settlement_import", "reference"], name="settlement_line_reference_once"),
+            models.UniqueConstraint(
+                fields=["settlement_import", "line_number"],
+                condition=Q(line_number__isnull=False),
+                name="settlement_line_number_once",
+            ),
+            models.CheckConstraint(
+                condition=Q(outcome__in=["matched", "missing_ours", "missing_theirs", "amount_mismatch"]),
+                name="settlement_line_outcome_known",
+            ),
+            # In the file: a line, its amount and date. Ours only: a payment and nothing of the file.
+            models.CheckConstraint(
+                condition=(
+                    Q(outcome="missing_theirs", line_number__isnull=True, amount__isnull=True, paid_at__isnull=True)
+                    & Q(payment__isnull=False)
+                )
+                | (
+                    ~Q(outcome="missing_theirs")
+                    & Q(line_number__isnull=False, amount__isnull=False, paid_at__isnull=False)
+                ),
+                name="settlement_line_shape",
+            ),
+            models.CheckConstraint(
+                condition=Q(outcome="missing_ours", payment__isnull=True)
+                | (~Q(outcome="missing_ours") & Q(payment__isnull=False)),
+                name="settlement_line_payment_unless_missing_ours",
+            ),
+            models.CheckConstraint(
+                condition=Q(amount__isnull=True) | Q(amount__gt=0), name="settlement_line_amount_positive"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.reference

@@ -6,12 +6,21 @@ from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
+from django.db.models import Q, QuerySet
 
+from accounts.models import User
+from accounts.selectors import staff_agency_ids
 from billing.models import Bill, ServiceAccount
 from core.money import quantize
 
 from .checkout import checkout_supported
-from .models import Allocation, Payment, PaymentOrder, Provider
+from .models import Allocation, CounterPayment, Payment, PaymentOrder, Provider
+
+# Who imports which settlement files (README, "Staff roles"): an agency's
+# supervisors its counter's; bank and wallet files, which list every agency's
+# payments, staff who hold this permission and see every agency.
+SETTLEMENT_IMPORT_PERMISSION = "payments.add_settlementimport"
+PROVIDER_SETTLEMENT_PERMISSION = "payments.import_provider_settlement"
 
 
 def money_str(amount: Decimal, currency: str) -> str:
@@ -89,3 +98,34 @@ def order_for_provider_ref(*, key_ids: tuple[str, ...], provider_ref: str) -> Pa
         .order_by("pk")
         .first()
     )
+
+
+def open_bills_of(*, account: ServiceAccount) -> QuerySet[Bill]:
+    """An account's open bills in the order a payment pays them (payments.locks)."""
+    return Bill.objects.filter(Bill.open_q(), account=account).order_by("due_date", "period", "pk")
+
+
+def settlement_providers(*, user: User) -> QuerySet[Provider]:
+    """The providers whose settlement files `user` may import."""
+    agency_ids = staff_agency_ids(user)
+    allowed = Q(pk__in=[])
+    if user.has_perm(SETTLEMENT_IMPORT_PERMISSION):
+        counters = Q(kind=Provider.Kind.COUNTER)
+        allowed |= counters if agency_ids is None else counters & Q(agency__in=agency_ids)
+    if agency_ids is None and user.has_perm(PROVIDER_SETTLEMENT_PERMISSION):
+        allowed |= ~Q(kind=Provider.Kind.COUNTER)
+    return Provider.objects.filter(allowed).order_by("kind", "name")
+
+
+def settlement_may_import_any(*, user: User) -> bool:
+    return user.has_perm(SETTLEMENT_IMPORT_PERMISSION) or user.has_perm(PROVIDER_SETTLEMENT_PERMISSION)
+
+
+def counter_receipt(*, counter_payment: CounterPayment) -> tuple[CounterPayment, list[Allocation]]:
+    """A counter payment with what its receipt shows (account, customer, clerk,
+    agency) and where the money went, in two queries."""
+    found = CounterPayment.objects.select_related("payment__account__subscriber", "clerk", "agency").get(
+        pk=counter_payment.pk
+    )
+    allocations = list(found.payment.allocations.select_related("bill").order_by("pk"))
+    return found, allocations

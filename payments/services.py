@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import re
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -19,7 +20,9 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import F, Sum
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
+from accounts.models import Agency
 from billing.messages import PAYMENT_RECEIVED
 from billing.models import MONEY, Bill, ServiceAccount
 from core.exceptions import ApplicationError
@@ -35,6 +38,7 @@ from .selectors import payment_data
 RECEIPT_SEQUENCE = "payment_receipt"
 # A money column holds less than this (14 digits, 3 of them decimals).
 AMOUNT_LIMIT = Decimal(10) ** (MONEY["max_digits"] - MONEY["decimal_places"])
+_NUMBER = re.compile(r"-?[0-9]{1,40}(\.[0-9]{1,40})?")
 
 
 class AccountNotFound(ApplicationError):
@@ -117,6 +121,35 @@ def _amount_check(amount: Decimal, *, currency: str) -> Decimal:
     if amount >= AMOUNT_LIMIT:
         raise InvalidAmount("The amount is too large.")
     return amount.quantize(Decimal(1).scaleb(-exponent))
+
+
+def amount_example(currency: str) -> str:
+    """An amount written the way `amount_parse` wants it: "12.500" in TND, "12" in XOF."""
+    exponent = currency_exponent(currency)
+    return "12" + ("." + "5".ljust(exponent, "0") if exponent else "")
+
+
+def amount_error_text(value: str, *, currency: str, error: InvalidAmount) -> str:
+    """What was wrong with `value`, in the page's language, for a person (a
+    clerk's form, a settlement file's line). The verdict is `amount_parse`'s;
+    this only says it in words."""
+    example = amount_example(currency)
+    if "decimals" in error.extra:
+        if not error.extra["decimals"]:
+            return _("%(currency)s has no decimals: enter a whole amount such as %(example)s.") % {
+                "currency": currency, "example": example,
+            }  # fmt: skip
+        return _("%(currency)s amounts have at most %(decimals)d decimals, such as %(example)s.") % {
+            "currency": currency, "decimals": error.extra["decimals"], "example": example,
+        }  # fmt: skip
+    if _NUMBER.fullmatch(value):
+        number = Decimal(value)
+        if number < 0:
+            return _("The amount cannot be negative.")
+        if number == 0:
+            return _("The amount must be more than zero.")
+        return _("The amount is too large.")
+    return _("Enter an amount such as %(example)s.") % {"example": example}
 
 
 def currency_check(currency: str) -> str:
@@ -335,12 +368,16 @@ def _credit_take_back(*, account: ServiceAccount, amount: Decimal) -> None:
 # --- Providers -------------------------------------------------------------
 
 
-def provider_create(*, name: str, kind: str, key_id: str, is_active: bool = True) -> tuple[Provider, str]:
-    """A new provider and its signing secret, returned this once and stored sealed."""
+def provider_create(
+    *, name: str, kind: str, key_id: str, is_active: bool = True, agency: Agency | None = None
+) -> tuple[Provider, str]:
+    """A new provider and its signing secret, returned this once and stored sealed.
+    An agency counter names its agency (payments.counter creates those)."""
     secret = secret_generate()
     provider = Provider.objects.create(
-        name=name, kind=kind, key_id=key_id, is_active=is_active, secret_sealed=secret_seal(secret, key_id=key_id)
-    )
+        name=name, kind=kind, key_id=key_id, is_active=is_active, agency=agency,
+        secret_sealed=secret_seal(secret, key_id=key_id),
+    )  # fmt: skip
     return provider, secret
 
 

@@ -323,6 +323,10 @@ if not DEBUG and KONNECT_API_KEY and not KONNECT_API_URL.startswith("https://"):
 PAYMENTS_SECRET_KEY = env("PAYMENTS_SECRET_KEY")
 # A signed request's X-Timestamp may be this far from the server clock.
 PAYMENTS_SIGNATURE_TOLERANCE = envint("PAYMENTS_SIGNATURE_TOLERANCE", 300)
+# A provider's settlement file (payments.settlement): one day of a busy bank is
+# a few thousand lines; past these limits the upload is refused in one sentence.
+SELFCARE_SETTLEMENT_MAX_BYTES = envint("SELFCARE_SETTLEMENT_MAX_BYTES", 5 * 1024 * 1024)
+SELFCARE_SETTLEMENT_MAX_LINES = envint("SELFCARE_SETTLEMENT_MAX_LINES", 50_000)
 
 # The bank API only: JSON in and out, no session, no browsable pages.
 REST_FRAMEWORK = {

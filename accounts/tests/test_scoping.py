@@ -63,6 +63,7 @@ def alices_agency(subscriber, clerk, supervisor) -> dict:
             consumption=consumption, quantity=Decimal("12.000"), meter_index=None, reason="Misread", corrected_by=supervisor
         ),
         _payment(account),
+        *_counter_rows(account, clerk, supervisor),
     ]  # fmt: skip
     by_model: dict = {}
     for row in rows:
@@ -84,6 +85,23 @@ def _payment(account):
         provider=ProviderFactory(), reference="SCOPE-1", account_number=account.number, amount=Decimal("1.000"),
         currency="TND", paid_at=dt.datetime(2026, 12, 2, tzinfo=dt.UTC),
     ).payment  # fmt: skip
+
+
+def _counter_rows(account, clerk, supervisor) -> list:
+    """A counter payment at Alice's agency, its counter provider, and that
+    counter's settlement file with its line."""
+    from django.core.files.uploadedfile import SimpleUploadedFile
+    from django.utils import timezone
+
+    from payments.counter import counter_payment_record
+    from payments.settlement import settlement_import
+
+    counter = counter_payment_record(clerk=clerk, account=account, amount=Decimal("2.000"), method="cash")
+    payment = counter.payment
+    paid_at = timezone.localtime(payment.paid_at).isoformat()
+    csv = f"reference,amount,currency,paid_at\n{payment.reference},2.000,TND,{paid_at}\n".encode()
+    imported = settlement_import(provider=payment.provider, file=SimpleUploadedFile("day.csv", csv), user=supervisor)
+    return [counter, payment.provider, imported, imported.lines.get()]
 
 
 @pytest.fixture

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import re
 import time
 from typing import Any
 
@@ -54,3 +55,34 @@ def call(
         body=raw if sign_body is None else sign_body, timestamp=timestamp,
     )  # fmt: skip
     return client.generic(method, path, raw, content_type="application/json", **headers)
+
+
+def csrf_token_of(response) -> str:  # type: ignore[no-untyped-def]
+    """The CSRF token of a page's form, as a browser would send it back."""
+    found = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', response.content.decode())
+    assert found, "no CSRF token on the page"
+    return found.group(1)
+
+
+def staff_signed_in(user, password: str, settings) -> Client:  # type: ignore[no-untyped-def]
+    """A member of staff signed in the way they are in production: password, then
+    their authenticator's TOTP code, in a client that enforces CSRF."""
+    from django_otp.oath import totp
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    settings.SELFCARE_STAFF_OTP_REQUIRED = True
+    device = TOTPDevice.objects.create(user=user, name="phone", confirmed=True)
+    client = Client(enforce_csrf_checks=True)
+    login = client.get("/fr/admin/login/?next=/fr/admin/")
+    response = client.post(
+        "/fr/admin/login/?next=/fr/admin/",
+        {"username": user.email, "password": password, "csrfmiddlewaretoken": csrf_token_of(login)},
+    )
+    assert response.status_code == 302, response.content.decode()[:500]
+    otp_page = client.get("/fr/admin/otp/?next=/fr/admin/")
+    response = client.post(
+        "/fr/admin/otp/", {"code": f"{totp(device.bin_key):06d}", "csrfmiddlewaretoken": csrf_token_of(otp_page)}
+    )
+    assert response.status_code == 302
+    assert client.get("/fr/admin/").status_code == 200
+    return client

@@ -10,17 +10,18 @@ import pytest
 from auditlog.models import LogEntry
 from django.contrib.contenttypes.models import ContentType
 
+from accounts.tests.factories import AgencyFactory
 from billing.models import Bill, ServiceAccount, Unit
 from billing.services import bill_issue
 from billing.tests.factories import BillFactory, ConsumptionFactory, ServiceAccountFactory
 from core.audit import audit_context
+from payments.counter import counter_provider_for
 from payments.models import Payment, Provider
 from payments.services import (
     InvalidAmount,
     ReferenceConflict,
     payment_apply,
     payment_reverse,
-    provider_create,
 )
 
 pytestmark = pytest.mark.django_db
@@ -29,8 +30,7 @@ PAID_AT = dt.datetime(2026, 12, 2, 10, 0, tzinfo=dt.UTC)
 
 @pytest.fixture
 def counter(db) -> Provider:
-    provider, _ = provider_create(name="Agence Tunis Centre", kind=Provider.Kind.COUNTER, key_id="counter-tun-c")
-    return provider
+    return counter_provider_for(agency=AgencyFactory(code="TUN-C"))
 
 
 def _apply(provider, account, reference="C-1", amount="10.000", **kw):
