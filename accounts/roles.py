@@ -44,6 +44,8 @@ CLERK_PERMISSIONS = (
     "accounts.view_agencyhoursreduction",
     "payments.view_payment",
     "payments.view_allocation",
+    # A subscriber's checkouts at a bank or wallet, and why one failed.
+    "payments.view_paymentorder",
     # Payments taken at their agency's counter (cash, cheque, card), and their receipts.
     "payments.view_counterpayment",
     "payments.add_counterpayment",

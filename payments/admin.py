@@ -29,7 +29,16 @@ from core.money import babel_locale, format_money
 
 from . import counter, settlement
 from .admin_forms import CounterAccountForm, CounterPaymentForm, ProviderForm, ReversalForm, SettlementUploadForm
-from .models import Allocation, ApiInbox, CounterPayment, Payment, Provider, SettlementImport, SettlementLine
+from .models import (
+    Allocation,
+    ApiInbox,
+    CounterPayment,
+    Payment,
+    PaymentOrder,
+    Provider,
+    SettlementImport,
+    SettlementLine,
+)
 from .selectors import counter_receipt, settlement_may_import_any, settlement_providers
 from .services import provider_create, provider_rotation_end, provider_secret_rotate
 
@@ -151,6 +160,24 @@ class PaymentAdmin(ReadOnlyAdmin):
     search_fields = ["receipt_number", "reference", "account__number"]
     date_hierarchy = "paid_at"
     inlines = [AllocationInline]
+
+    def get_readonly_fields(self, request: HttpRequest, obj=None) -> list[str]:
+        return [f.name for f in self.model._meta.fields]
+
+
+@admin.register(PaymentOrder)
+class PaymentOrderAdmin(ReadOnlyAdmin):
+    """A subscriber's checkouts: what a clerk needs when a customer says "I paid
+    with my wallet and my bill still shows due" (the order's status, the
+    provider's reference to quote to the wallet, and why it failed)."""
+
+    agency_path = "account__subscriber__agency"
+    list_display = ["reference", "created_at", "account", "provider", "amount", "currency", "status", "provider_ref"]
+    list_filter = ["status", "provider"]
+    list_select_related = ["provider", "account"]
+    search_fields = ["reference", "provider_ref", "account__number"]
+    date_hierarchy = "created_at"
+    raw_id_fields = ["subscriber", "account", "payment"]
 
     def get_readonly_fields(self, request: HttpRequest, obj=None) -> list[str]:
         return [f.name for f in self.model._meta.fields]

@@ -63,6 +63,7 @@ def alices_agency(subscriber, clerk, supervisor) -> dict:
             consumption=consumption, quantity=Decimal("12.000"), meter_index=None, reason="Misread", corrected_by=supervisor
         ),
         _payment(account),
+        _order(account),
         *_counter_rows(account, clerk, supervisor),
     ]  # fmt: skip
     by_model: dict = {}
@@ -85,6 +86,18 @@ def _payment(account):
         provider=ProviderFactory(), reference="SCOPE-1", account_number=account.number, amount=Decimal("1.000"),
         currency="TND", paid_at=dt.datetime(2026, 12, 2, tzinfo=dt.UTC),
     ).payment  # fmt: skip
+
+
+def _order(account):
+    from django.utils import timezone
+
+    from payments.models import PaymentOrder
+    from payments.tests.factories import ProviderFactory
+
+    return PaymentOrder.objects.create(
+        subscriber=account.subscriber, account=account, provider=ProviderFactory(), reference="POSCOPE1",
+        amount=Decimal("1.000"), currency="TND", expires_at=timezone.now(), status=PaymentOrder.Status.EXPIRED,
+    )  # fmt: skip
 
 
 def _counter_rows(account, clerk, supervisor) -> list:

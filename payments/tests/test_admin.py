@@ -7,10 +7,11 @@ import re
 from decimal import Decimal
 
 import pytest
+from django.utils import timezone
 
-from billing.tests.factories import BillFactory
+from billing.tests.factories import BillFactory, ServiceAccountFactory
 from payments.crypto import secret_open
-from payments.models import ApiInbox, Payment, Provider
+from payments.models import ApiInbox, Payment, PaymentOrder, Provider
 from payments.services import payment_apply
 
 from .factories import call
@@ -98,3 +99,22 @@ def test_the_demo_sandbox_bank_is_refused_without_debug(settings):
     assert secret_open(Provider.objects.get(pk=provider.pk).secret_sealed, key_id="sandbox") == SANDBOX_SECRET
     assert sandbox_provider_ensure().pk == provider.pk
     assert Payment.objects.count() == 0
+
+
+def test_a_clerk_finds_a_subscriber_s_failed_checkout_and_why(client, clerk, subscriber, bank):
+    """"I paid with my wallet and my bill still shows due": the clerk finds the
+    order by the account number and reads the reason it did not complete."""
+    account = ServiceAccountFactory(subscriber=subscriber)
+    order = PaymentOrder.objects.create(
+        subscriber=subscriber, account=account, provider=bank, reference="POCLERK1", amount=Decimal("9.500"),
+        currency="TND", expires_at=timezone.now(), status=PaymentOrder.Status.FAILED,
+        provider_ref="KNT-77", error="paid amount or account differs from the order",
+    )  # fmt: skip
+    client.force_login(clerk)
+    found = client.get("/fr/admin/payments/paymentorder/", {"q": account.number})
+    assert found.status_code == 200 and "POCLERK1" in found.text
+    page = client.get(f"/fr/admin/payments/paymentorder/{order.pk}/change/")
+    assert page.status_code == 200
+    assert "KNT-77" in page.text and "paid amount or account differs from the order" in page.text
+    # Read-only: a checkout is the provider's record, not the clerk's to edit.
+    assert client.post(f"/fr/admin/payments/paymentorder/{order.pk}/change/", {}).status_code == 403
