@@ -102,7 +102,7 @@ def test_the_demo_sandbox_bank_is_refused_without_debug(settings):
 
 
 def test_a_clerk_finds_a_subscriber_s_failed_checkout_and_why(client, clerk, subscriber, bank):
-    """"I paid with my wallet and my bill still shows due": the clerk finds the
+    """ "I paid with my wallet and my bill still shows due": the clerk finds the
     order by the account number and reads the reason it did not complete."""
     account = ServiceAccountFactory(subscriber=subscriber)
     order = PaymentOrder.objects.create(
