@@ -451,12 +451,18 @@ def wrk_run(wrk: str, url: str, script: Path, pool: Path, *, path: str, threads:
 # --- in-process: queries and profile -----------------------------------------
 
 
+_clients: list = []
+
+
 def call_in_process(pool: Pool, index: int):
+    """One of the pool's requests through the whole stack (middleware included),
+    without a server: Django's test client, made once (it loads the middleware)."""
     from django.test import Client
 
+    if not _clients:
+        _clients.append(Client(HTTP_HOST="127.0.0.1", raise_request_exception=False))
     timestamp, signature, body = pool.lines[index].rstrip("\n").split("\t")
-    client = Client(HTTP_HOST="127.0.0.1", raise_request_exception=False)
-    return client.generic(
+    return _clients[0].generic(
         "POST", pool.path, body.encode(), content_type="application/json",
         HTTP_X_PROVIDER_KEY=KEY_ID, HTTP_X_TIMESTAMP=timestamp, HTTP_X_SIGNATURE=signature,
     )  # fmt: skip

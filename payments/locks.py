@@ -19,7 +19,14 @@ from .models import Payment, Provider
 
 
 def account_lock(*, number: str) -> ServiceAccount | None:
-    return ServiceAccount.objects.select_for_update().filter(number=number).first()
+    """The account, locked, with its subscriber read in the same statement (not
+    locked: `of`), whom the payment's message and audit entries name."""
+    return (
+        ServiceAccount.objects.select_for_update(of=("self",))
+        .select_related("subscriber")
+        .filter(number=number)
+        .first()
+    )
 
 
 def account_lock_by_id(*, account_id: int) -> ServiceAccount:
