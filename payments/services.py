@@ -23,6 +23,7 @@ from django.utils import timezone
 
 from billing.messages import PAYMENT_RECEIVED
 from billing.models import MONEY, Bill, ServiceAccount
+from billing.services import bills_paid_write
 from core.audit import audit_saves
 from core.exceptions import ApplicationError
 from core.models import sequence_nextval
@@ -256,7 +257,7 @@ def _apply(
     bills_before = [copy.copy(bill) for bill, _ in plan]
     for bill, part in plan:
         bill.set_amount_paid(bill.amount_paid + part)
-    Bill.objects.bulk_update([bill for bill, _ in plan], BILL_PAID_FIELDS)
+    bills_paid_write(bills=[bill for bill, _ in plan])
     account_before = copy.copy(account)
     if left:
         ServiceAccount.objects.filter(pk=account.pk).update(credit=F("credit") + left)
