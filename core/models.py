@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 from django.core.exceptions import ObjectDoesNotExist
 from django.db import connection, models, transaction
@@ -46,6 +46,19 @@ def sequence_nextval(name: str) -> int:
             return cursor.fetchone()[0]
     (value,) = sequence_next(name)
     return value
+
+
+M = TypeVar("M", bound=models.Model)
+
+
+def get_or_none(queryset: models.QuerySet[M]) -> M | None:
+    """The one row a lookup by a unique key finds, or None. Unlike `.first()` it
+    adds no ORDER BY (the model's ordering, or the key), which a hot path would
+    compile on every call for a result of one row."""
+    try:
+        return queryset.get()
+    except queryset.model.DoesNotExist:
+        return None
 
 
 class AuditScoped:

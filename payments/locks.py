@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from billing.models import Bill, ServiceAccount
+from core.models import get_or_none
 
 from .models import Payment, Provider
 
@@ -21,11 +22,8 @@ from .models import Payment, Provider
 def account_lock(*, number: str) -> ServiceAccount | None:
     """The account, locked, with its subscriber read in the same statement (not
     locked: `of`), whom the payment's message and audit entries name."""
-    return (
-        ServiceAccount.objects.select_for_update(of=("self",))
-        .select_related("subscriber")
-        .filter(number=number)
-        .first()
+    return get_or_none(
+        ServiceAccount.objects.select_for_update(of=("self",)).select_related("subscriber").filter(number=number)
     )
 
 

@@ -26,7 +26,7 @@ from billing.models import MONEY, Bill, ServiceAccount
 from billing.services import bills_paid_write
 from core.audit import audit_saves
 from core.exceptions import ApplicationError
-from core.models import sequence_nextval
+from core.models import get_or_none, sequence_nextval
 from core.money import Money, UnknownCurrency, currency_exponent
 from notifications.services import notify
 
@@ -215,7 +215,7 @@ def _apply(
     account = locks.account_lock(number=account_number)
     # Under the account lock a concurrent copy has committed or not started (this
     # statement's snapshot is taken after the lock: never fold it into the lock's).
-    existing = Payment.objects.filter(provider=provider, reference=reference).select_related("account").first()
+    existing = get_or_none(Payment.objects.filter(provider=provider, reference=reference).select_related("account"))
     if existing:
         return _replay(existing, fingerprint)
     if account is None:
