@@ -247,8 +247,7 @@ def _apply(
         receipt_number=f"R{sequence_nextval(RECEIPT_SEQUENCE):09d}", fingerprint=fingerprint,
     )  # fmt: skip
     allocations = [Allocation(payment=payment, bill=bill, amount=part) for bill, part in plan]
-    response = payment_data(payment=payment, allocations=allocations)
-    payment.response = json.dumps(response, ensure_ascii=False)
+    payment.response = json.dumps(payment_data(payment=payment, allocations=allocations), ensure_ascii=False)
     # Written without a save() each (a statement per table), and audited as
     # auditlog would have audited each save, in one more statement.
     Payment.objects.bulk_create([payment])
@@ -283,7 +282,8 @@ def _apply(
             "remaining": Money(remaining, currency),
         },
     )
-    return PaymentResult(payment=payment, created=True, response=response)
+    # The stored text read back, as a replay gets it (plain strings, not the enum).
+    return PaymentResult(payment=payment, created=True, response=json.loads(payment.response))
 
 
 # --- Reversing -------------------------------------------------------------
