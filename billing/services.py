@@ -156,7 +156,7 @@ BILLS_PAID_SQL = "UPDATE billing_bill SET amount_paid = %s, amount_due = %s, sta
 
 def bills_paid_write(*, bills: Sequence[Bill]) -> None:
     """Write the paid amount, amount due and status of `bills`, rows the caller
-    holds locked and moved with `Bill.set_amount_paid` (a payment, a reversal):
+    holds locked and moved with `Bill.set_amount_paid` (a payment applied):
     one statement per bill sent in one round trip (psycopg's pipeline), without
     the CASE per column and row that `bulk_update` compiles. Sends no signal:
     the caller audits the change (core.audit.audit_saves)."""

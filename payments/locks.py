@@ -2,11 +2,13 @@
 
 Every writer takes them in this order, never another:
 
-    the account  →  the payment  →  the account's bills (oldest first, by id)  →  the receipt sequence
+    the account  →  the payment  →  the account's bills (oldest first, by id)
 
 The account lock serialises everything that moves an account's money (payments,
 reversals, credit used by a new bill); the bills are locked too because the
-overdue sweep updates them without taking the account.
+overdue sweep updates them without taking the account. Nothing is locked that
+all accounts share: receipt numbers come from a sequence (no lock), so payments
+to different accounts never wait for each other.
 """
 
 from __future__ import annotations
