@@ -8,7 +8,7 @@ PORT ?= 8000
 # The fake Konnect gateway (the demo's wallet checkout) listens here, on loopback.
 KONNECT_PORT ?= 8011
 
-.PHONY: run test lint format messages bench-portal bench-notifications clean
+.PHONY: run test lint format messages bench-portal bench-notifications bench-payments clean
 
 # The virtualenv is rebuilt when a requirements file changes.
 $(VENV)/.installed-run: requirements.txt
@@ -87,6 +87,10 @@ bench-portal: $(VENV)/.installed-dev
 
 bench-notifications: $(VENV)/.installed-dev
 	$(TEST_ENV) scripts/with-services.sh $(PY) benchmarks/notifications.py $(N)
+
+# BENCH_ARGS="--duration 5 --profile 200" for a shorter run with a profile.
+bench-payments: $(VENV)/.installed-dev
+	$(TEST_ENV) scripts/with-services.sh $(PY) benchmarks/payments.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) var staticfiles .pytest_cache .ruff_cache

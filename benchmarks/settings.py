@@ -1,7 +1,7 @@
 """Settings for served benchmarks: the app's own settings, read from the same
 environment (DEBUG=0, DATABASE_URL, ...), with two differences:
 
-- ROOT_URLCONF adds the bare baseline view (benchmarks/urls.py);
+- ROOT_URLCONF adds the bare baseline views (benchmarks/urls.py);
 - static files use plain StaticFilesStorage, so no collectstatic is needed
   (the manifest storage's url() is a dict lookup; the pages serve no static files).
 
@@ -65,3 +65,8 @@ if os.environ.get("BENCH_CACHE_PREFIX"):
 for _alias in filter(None, (a.strip() for a in os.environ.get("BENCH_DUMMY_CACHES", "").split(","))):
     if _alias in CACHES:
         CACHES = {**CACHES, _alias: {"BACKEND": "django.core.cache.backends.dummy.DummyCache"}}
+
+# payments.py publishes the outbox relay's kicks to a queue of its own on the
+# broker (nothing consumes it during the run) and deletes it afterwards.
+if os.environ.get("BENCH_CELERY_QUEUE"):
+    CELERY_TASK_DEFAULT_QUEUE = os.environ["BENCH_CELERY_QUEUE"]

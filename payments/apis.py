@@ -29,6 +29,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from core.exceptions import ApplicationError
+from core.models import get_or_none
 
 from .crypto import SecretUnreadable, secret_open
 from .models import KEY_ID_REGEX, REFERENCE_REGEX, ApiInbox, Provider
@@ -113,7 +114,7 @@ class ProviderSignatureAuthentication(BaseAuthentication):
                 code="stale_timestamp",
                 extra={"server_time": int(time.time()), "tolerance_seconds": settings.PAYMENTS_SIGNATURE_TOLERANCE},
             )
-        provider = Provider.objects.filter(key_id=key_id).first()
+        provider = get_or_none(Provider.objects.filter(key_id=key_id))
         if provider is None:
             raise ApiError("X-Provider-Key names no provider.", code="unknown_provider")
         try:

@@ -3,7 +3,10 @@ nobody can rewrite it from the application."""
 
 from __future__ import annotations
 
+import contextlib
+import copy
 import datetime as dt
+from decimal import Decimal
 
 import pytest
 from auditlog.models import LogEntry
@@ -14,7 +17,7 @@ from accounts.tests.factories import AgencyFactory, SubscriberFactory, UserFacto
 from billing.models import Bill, PrintRequest
 from billing.services import bills_flag_overdue, print_requests_mark_printed
 from billing.tests.factories import BillFactory, ServiceAccountFactory
-from core.audit import SYSTEM_ACTOR, audit_context
+from core.audit import SYSTEM_ACTOR, audit_context, audit_saves, audit_system
 from notifications import verification
 
 pytestmark = pytest.mark.django_db
@@ -260,3 +263,67 @@ def test_a_login_relink_is_audited_from_request_to_disabled_login(subscriber, cl
     assert disabled.changes == {"is_active": [True, False]}
     assert (disabled.actor, disabled.remote_addr) == (supervisor, "10.0.0.2")
     assert disabled.additional_data["agency_id"] == subscriber.agency_id
+
+
+# audit_saves writes, for rows written without save(), what auditlog's signals
+# write for a save(): compared field by field on the same row and the same change.
+COMPARED = ("content_type_id", "object_pk", "object_id", "object_repr", "serialized_data", "action", "changes",
+            "changes_text", "actor_id", "actor_email", "remote_addr", "remote_port", "additional_data", "cid")  # fmt: skip
+
+
+def _compared(entry: LogEntry) -> dict:
+    return {name: getattr(entry, name) for name in COMPARED}
+
+
+def _contexts(clerk):
+    return {
+        "a clerk from an address": lambda: audit_context(actor=clerk, remote_addr="10.1.2.3"),
+        "a named system job": lambda: audit_system("bench"),
+        "nobody": contextlib.nullcontext,
+    }
+
+
+@pytest.mark.parametrize("who", ["a clerk from an address", "a named system job", "nobody"])
+def test_audit_saves_records_an_update_as_auditlog_does(subscriber, clerk, who):
+    bill = BillFactory(account=ServiceAccountFactory(subscriber=subscriber), period=dt.date(2026, 3, 1))
+    fields = ["amount_paid", "amount_due", "status"]
+    with _contexts(clerk)[who]():
+        # given auditlog's own entry for a save()
+        bill.set_amount_paid(Decimal("10.000"))
+        bill.save(update_fields=fields)
+        by_signal = entries_for(bill)[-1]
+        # when the same change is written again without save(), through audit_saves
+        Bill.objects.filter(pk=bill.pk).update(amount_paid=0, amount_due=bill.amount_total, status="issued")
+        bill = Bill.objects.select_related("account__subscriber").get(pk=bill.pk)
+        before = copy.copy(bill)
+        bill.set_amount_paid(Decimal("10.000"))
+        Bill.objects.bulk_update([bill], fields)
+        assert audit_saves(updated=[(before, bill, fields)]) == 1
+    ours = entries_for(bill)[-1]
+    # then
+    assert ours.pk != by_signal.pk
+    assert _compared(ours) == _compared(by_signal)
+    assert ours.changes["amount_paid"] == ["0.000", "10.000"]
+
+
+@pytest.mark.parametrize("who", ["a clerk from an address", "a named system job", "nobody"])
+def test_audit_saves_records_a_creation_as_auditlog_does(subscriber, clerk, who):
+    with _contexts(clerk)[who]():
+        channel = ContactChannel.objects.create(subscriber=subscriber, kind=ChannelKind.SMS, address="+21620555444",
+                                                language="fr")  # fmt: skip
+        by_signal = entries_for(channel)[-1]
+        ContactChannel.objects.filter(pk=channel.pk).delete()  # a queryset delete: no entry of its own
+        again = ContactChannel(pk=channel.pk, subscriber=subscriber, kind=ChannelKind.SMS, address="+21620555444",
+                               language="fr")  # fmt: skip
+        ContactChannel.objects.bulk_create([again])
+        again.created_at = channel.created_at  # the one field that differs: a second row, a second instant
+        assert audit_saves(created=[again]) == 1
+    ours = entries_for(again)[-1]
+    assert ours.pk != by_signal.pk
+    assert ours.action == by_signal.action == LogEntry.Action.CREATE
+    assert _compared(ours) == _compared(by_signal)
+
+
+def test_audit_saves_skips_an_update_that_changes_nothing(subscriber):
+    before = copy.copy(subscriber)
+    assert audit_saves(updated=[(before, subscriber, ["full_name"])]) == 0

@@ -9,13 +9,14 @@ from collections.abc import Callable
 from decimal import Decimal
 
 import pytest
-from django.db import connection
+from django.db import connection, transaction
 from django.db.models import Sum
 from django.test import Client
 
 from billing.models import Bill, ServiceAccount
 from billing.tests.factories import BillFactory, ServiceAccountFactory
 from payments.models import Allocation, ApiInbox, Payment
+from payments.services import payment_apply
 
 from .factories import call
 
@@ -116,3 +117,38 @@ def test_a_payment_and_its_reversal_racing_leave_a_consistent_account(bank, acco
     applied = Payment.objects.filter(status=Payment.Status.APPLIED).aggregate(s=Sum("amount"))["s"]
     assert applied == Decimal("100.000")
     assert Bill.objects.filter(account=account).aggregate(s=Sum("amount_paid"))["s"] == applied
+
+
+def _apply(provider, account, reference: str):
+    return payment_apply(provider=provider, reference=reference, account_number=account.number,
+                         amount=Decimal("5.000"), currency="TND", paid_at=dt.datetime(2026, 12, 2, tzinfo=dt.UTC))  # fmt: skip
+
+
+def test_payments_to_two_accounts_do_not_wait_for_each_other(bank, subscriber):
+    # Receipt numbers once came from one locked row, held until the payment
+    # committed: every payment queued behind the one before, whatever its account.
+    first, second = ServiceAccountFactory(subscriber=subscriber), ServiceAccountFactory(subscriber=subscriber)
+    applied, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        try:
+            with transaction.atomic():
+                _apply(bank, first, "HOLD")
+                applied.set()
+                release.wait(timeout=60)
+        finally:
+            connection.close()
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    try:
+        assert applied.wait(timeout=60)
+        with transaction.atomic():
+            with connection.cursor() as cursor:
+                cursor.execute("SET LOCAL lock_timeout = '5s'")  # a wait would fail, not hang
+            result = _apply(bank, second, "FREE")
+        assert result.created
+    finally:
+        release.set()
+        holder.join(timeout=60)
+    assert sorted(Payment.objects.values_list("reference", flat=True)) == ["FREE", "HOLD"]

@@ -4,11 +4,15 @@ wallet poller), and the account credit through the next bill."""
 from __future__ import annotations
 
 import datetime as dt
+import importlib
 from decimal import Decimal
+from types import SimpleNamespace
 
 import pytest
 from auditlog.models import LogEntry
+from django.apps import apps as django_apps
 from django.contrib.contenttypes.models import ContentType
+from django.db import connection
 
 from accounts.tests.factories import AgencyFactory
 from billing.models import Bill, ServiceAccount, Unit
@@ -16,8 +20,10 @@ from billing.services import bill_issue
 from billing.tests.factories import BillFactory, ConsumptionFactory, ServiceAccountFactory
 from core.audit import audit_context
 from payments.counter import counter_provider_for
+from core.models import Sequence
 from payments.models import Payment, Provider
 from payments.services import (
+    RECEIPT_SEQUENCE,
     InvalidAmount,
     ReferenceConflict,
     payment_apply,
@@ -75,6 +81,19 @@ def test_receipt_numbers_follow_each_other(counter):
     assert int(second[1:]) == int(first[1:]) + 1
 
 
+def test_the_receipt_sequence_goes_on_after_the_numbers_the_counter_row_gave_out(counter):
+    # Receipt numbers came from a core_sequence row before payments 0003; the
+    # SEQUENCE that replaces it must never give one of those out again.
+    migration = importlib.import_module("payments.migrations.0003_receipt_sequence")
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT nextval('payment_receipt')")
+        last = cursor.fetchone()[0] + 1000
+    Sequence.objects.update_or_create(name=RECEIPT_SEQUENCE, defaults={"last_value": last})
+    migration.sequence_create(django_apps, SimpleNamespace(connection=connection))
+    receipt = _apply(counter, ServiceAccountFactory()).payment.receipt_number
+    assert receipt == f"R{last + 1:09d}"
+
+
 def test_credit_pays_the_next_bill_when_it_is_issued(counter):
     account = ServiceAccountFactory()
     _apply(counter, account, amount="100.000")
@@ -111,6 +130,40 @@ def test_reversing_keeps_an_overdue_bill_overdue_and_others_partially_paid(count
     payment_reverse(provider=counter, reference="P2", reason="error")
     bill.refresh_from_db()
     assert (bill.amount_paid, bill.status) == (Decimal("10.000"), Bill.Status.OVERDUE)
+
+
+def test_a_payment_leaves_an_entry_for_itself_its_allocations_its_bills_and_the_credit(counter, clerk):
+    account = ServiceAccountFactory()
+    old = BillFactory(account=account, period=dt.date(2026, 8, 1))
+    new = BillFactory(account=account, period=dt.date(2026, 9, 1))
+    last = LogEntry.objects.order_by("pk").last()
+    with audit_context(actor=clerk, remote_addr="10.1.2.3"):
+        result = _apply(counter, account, amount="125.000")  # two bills of 59.500 and 6.000 of credit
+    entries = list(LogEntry.objects.filter(pk__gt=last.pk).order_by("pk"))
+    kinds = sorted((e.content_type.model, e.action) for e in entries)
+    assert kinds == sorted(
+        [("payment", LogEntry.Action.CREATE)] + [("allocation", LogEntry.Action.CREATE)] * 2
+        + [("bill", LogEntry.Action.UPDATE)] * 2 + [("serviceaccount", LogEntry.Action.UPDATE)]
+    )  # fmt: skip
+    by_object = {(e.content_type.model, e.object_id): e for e in entries}
+    assert by_object["payment", result.payment.pk].changes["receipt_number"] == [None, result.payment.receipt_number]
+    for bill in (old, new):
+        assert by_object["bill", bill.pk].changes == {
+            "amount_paid": ["0.000", "59.500"], "amount_due": ["59.500", "0.000"], "status": ["issued", "paid"],
+        }  # fmt: skip
+    assert by_object["serviceaccount", account.pk].changes == {"credit": ["0.000", "6.000"]}
+    scope = {"agency_id": account.subscriber.agency_id, "subscriber_id": account.subscriber_id}
+    assert all(e.additional_data == scope for e in entries)
+    assert {(e.actor_id, e.remote_addr) for e in entries} == {(clerk.pk, "10.1.2.3")}
+
+
+def test_a_replay_leaves_no_entry(counter):
+    bill = BillFactory()
+    _apply(counter, bill.account, amount="59.500")
+    count = LogEntry.objects.count()
+    assert not _apply(counter, bill.account, amount="59.500").created
+    assert LogEntry.objects.count() == count
+    assert LogEntry.objects.filter(content_type__model="payment").count() == 1
 
 
 def test_a_payment_and_its_reversal_are_in_the_audit_trail_with_who_and_where(counter, clerk):
