@@ -284,7 +284,11 @@ def _apply(
     # Written without a save() each (a statement per table), and audited as
     # auditlog would have audited each save, in one more statement.
     Payment.objects.bulk_create([payment])
-    Payment.order.related.set_cached_value(payment, None)  # a new payment has no order: no query for the trail
+    # A new payment has no order nor counter record yet (those reverse one-to-ones
+    # come after it): said here, so that the audit diff does not query for them.
+    for relation in Payment._meta.related_objects:
+        if relation.one_to_one:
+            relation.set_cached_value(payment, None)
     Allocation.objects.bulk_create(allocations)
     bills_before = [copy.copy(bill) for bill, _ in plan]
     for bill, part in plan:

@@ -19,8 +19,8 @@ from billing.models import Bill, ServiceAccount, Unit
 from billing.services import bill_issue
 from billing.tests.factories import BillFactory, ConsumptionFactory, ServiceAccountFactory
 from core.audit import audit_context
-from payments.counter import counter_provider_for
 from core.models import Sequence
+from payments.counter import counter_provider_for
 from payments.models import Payment, Provider
 from payments.services import (
     RECEIPT_SEQUENCE,
@@ -84,7 +84,7 @@ def test_receipt_numbers_follow_each_other(counter):
 def test_the_receipt_sequence_goes_on_after_the_numbers_the_counter_row_gave_out(counter):
     # Receipt numbers came from a core_sequence row before payments 0003; the
     # SEQUENCE that replaces it must never give one of those out again.
-    migration = importlib.import_module("payments.migrations.0003_receipt_sequence")
+    migration = importlib.import_module("payments.migrations.0006_receipt_sequence")
     with connection.cursor() as cursor:
         cursor.execute("SELECT nextval('payment_receipt')")
         last = cursor.fetchone()[0] + 1000
