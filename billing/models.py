@@ -683,8 +683,7 @@ class PlanChange(AuditScoped, models.Model):
             ),
             # Proration only where a fee was split by the day, billed with one month's bill.
             models.CheckConstraint(
-                condition=Q(mode="immediate", status="applied")
-                | Q(proration_amount=0, bill_period__isnull=True),
+                condition=Q(mode="immediate", status="applied") | Q(proration_amount=0, bill_period__isnull=True),
                 name="planchange_proration_only_when_applied_at_once",
             ),
             models.CheckConstraint(
@@ -693,12 +692,11 @@ class PlanChange(AuditScoped, models.Model):
         ]
         indexes = [
             # The daily switch: scheduled changes that are due.
-            models.Index(
-                fields=["effective_date"], condition=Q(status="scheduled"), name="planchange_scheduled_idx"
-            ),
+            models.Index(fields=["effective_date"], condition=Q(status="scheduled"), name="planchange_scheduled_idx"),
             # What a bill adds: the prorations of its period.
             models.Index(
-                fields=["bill_period", "account"], condition=Q(bill_period__isnull=False),
+                fields=["bill_period", "account"],
+                condition=Q(bill_period__isnull=False),
                 name="planchange_bill_period_idx",
             ),
         ]

@@ -151,9 +151,7 @@ def plan_change_lines_for_period(
     """The proration lines the bills of `period` add, per account id: one query,
     for a bill run as for one bill."""
     period = period.replace(day=1)
-    rows = PlanChange.objects.filter(bill_period=period, status=PlanChange.Status.APPLIED).exclude(
-        proration_amount=0
-    )
+    rows = PlanChange.objects.filter(bill_period=period, status=PlanChange.Status.APPLIED).exclude(proration_amount=0)
     if account_ids is not None:
         rows = rows.filter(account_id__in=list(account_ids))
     lines: dict[int, list[LineDraft]] = {}
@@ -233,11 +231,17 @@ class PlanChangePreview:
         return self.mode == PlanChange.Mode.IMMEDIATE
 
     @property
+    def usage_lines(self) -> list[tuple[str, Decimal]]:
+        return [(str(Unit(unit).label), quantity) for unit, quantity in self.usage.items()]
+
+    @property
     def monthly_fee_change(self) -> Decimal:
         return self.to_plan.monthly_fee - self.from_plan.monthly_fee
 
 
-def _bill_estimate(*, plan: Plan, usage: Mapping[str, Decimal], currency: str, extra: Iterable[LineDraft] = ()) -> BillEstimate:
+def _bill_estimate(
+    *, plan: Plan, usage: Mapping[str, Decimal], currency: str, extra: Iterable[LineDraft] = ()
+) -> BillEstimate:
     """A month's bill on `plan` for `usage`, as bill_build prices it (its lines
     and the VAT of settings). The one place the preview prices: to be switched
     to the pure bill computation of billing.tariffs when it lands."""
@@ -264,7 +268,8 @@ def _differences(old: Plan, new: Plan) -> list[Difference]:
                 )
             )
         return rows
-    return rows + [
+    return [
+        *rows,
         Difference(gettext_lazy("Minutes included"), old.included_minutes, new.included_minutes, "count"),
         Difference(gettext_lazy("Each extra minute"), old.price_per_minute, new.price_per_minute, "unit_price"),
         Difference(gettext_lazy("SMS included"), old.included_sms, new.included_sms, "count"),
@@ -285,6 +290,8 @@ def plan_change_preview(
     PlanChangeRefused for a change that would be refused."""
     today = today or timezone.localdate()
     _check(account=account, to_plan=to_plan, mode=mode)
+    if plan_change_open(account=account) is not None:
+        raise _already_open()
     currency = settings.SELFCARE_CURRENCY
     from_plan = Plan.objects.prefetch_related("tiers").get(pk=account.plan_id)
     to_plan = Plan.objects.prefetch_related("tiers").get(pk=to_plan.pk)
@@ -321,9 +328,7 @@ def _usage_in_order(usage: Mapping[str, Decimal]) -> dict[str, Decimal]:
 def _proration_lines(proration: Proration | None) -> list[LineDraft]:
     if proration is None or not proration.amount:
         return []
-    return [
-        LineDraft(kind=BillLine.Kind.PRORATION, amount=proration.amount, quantity=Decimal(proration.days_billed))
-    ]
+    return [LineDraft(kind=BillLine.Kind.PRORATION, amount=proration.amount, quantity=Decimal(proration.days_billed))]
 
 
 def _month_billed(*, account: ServiceAccount, day: dt.date) -> bool:
@@ -333,14 +338,22 @@ def _month_billed(*, account: ServiceAccount, day: dt.date) -> bool:
 # --- Writes ---------------------------------------------------------------------
 
 
-def _check(*, account: ServiceAccount, to_plan: Plan, mode: str) -> None:
-    """The rules of a change, each with its own message."""
+def plan_change_blocked(*, account: ServiceAccount) -> PlanChangeRefused | None:
+    """Why no plan change can be asked on this account at all, or None."""
     if account.status != ServiceAccount.Status.ACTIVE:
-        raise PlanChangeRefused(
+        return PlanChangeRefused(
             _("The plan of an account that is not active cannot be changed."), code="account_inactive"
         )
     if account.billing_mode != ServiceAccount.BillingMode.POSTPAID:
-        raise PlanChangeRefused(_("Plans of prepaid accounts are changed at the agency."), code="not_postpaid")
+        return PlanChangeRefused(_("Plans of prepaid accounts are changed at the agency."), code="not_postpaid")
+    return None
+
+
+def _check(*, account: ServiceAccount, to_plan: Plan, mode: str) -> None:
+    """The rules of a change, each with its own message."""
+    blocked = plan_change_blocked(account=account)
+    if blocked:
+        raise blocked
     if to_plan.pk == account.plan_id:
         raise PlanChangeRefused(_("This is already the account's plan."), code="same_plan")
     if to_plan.kind != account.kind:
