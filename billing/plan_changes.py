@@ -270,13 +270,18 @@ def _differences(old: Plan, new: Plan) -> list[Difference]:
         return rows
     return [
         *rows,
-        Difference(gettext_lazy("Minutes included"), old.included_minutes, new.included_minutes, "count"),
+        Difference(gettext_lazy("Minutes included"), _dec(old.included_minutes), _dec(new.included_minutes), "count"),
         Difference(gettext_lazy("Each extra minute"), old.price_per_minute, new.price_per_minute, "unit_price"),
-        Difference(gettext_lazy("SMS included"), old.included_sms, new.included_sms, "count"),
+        Difference(gettext_lazy("SMS included"), _dec(old.included_sms), _dec(new.included_sms), "count"),
         Difference(gettext_lazy("Each extra SMS"), old.price_per_sms, new.price_per_sms, "unit_price"),
         Difference(gettext_lazy("Data included (GB)"), old.included_data_gb, new.included_data_gb, "quantity"),
         Difference(gettext_lazy("Each extra GB"), old.price_per_gb, new.price_per_gb, "unit_price"),
     ]
+
+
+def _dec(count: int | None) -> Decimal | None:
+    # Counts are written by the same number filter as quantities (1 000 in French).
+    return None if count is None else Decimal(count)
 
 
 def _tranche_label(position: int) -> Promise:
