@@ -145,6 +145,20 @@ def plan_id_for_period(*, account: ServiceAccount, period: dt.date) -> int:
     return later or account.plan_id
 
 
+def plan_ids_for_period(*, period: dt.date, account_ids: Iterable[int] | None = None) -> dict[int, int]:
+    """`plan_id_for_period` for many accounts in one query: {account id: plan id}
+    for the accounts billed on another plan than their current one (a bill run
+    takes the account's own plan for the others)."""
+    rows = PlanChange.objects.filter(status=PlanChange.Status.APPLIED, effective_date__gte=month_add(period, 1))
+    if account_ids is not None:
+        rows = rows.filter(account_id__in=list(account_ids))
+    plans: dict[int, int] = {}
+    ordered = rows.order_by("account_id", "effective_date", "applied_at", "pk")
+    for account_id, from_plan_id in ordered.values_list("account_id", "from_plan_id"):
+        plans.setdefault(account_id, from_plan_id)
+    return plans
+
+
 def plan_change_lines_for_period(
     *, period: dt.date, account_ids: Iterable[int] | None = None
 ) -> dict[int, list[LineDraft]]:

@@ -331,6 +331,31 @@ def test_the_month_before_a_scheduled_change_is_billed_on_the_old_plan_even_afte
     assert not february.lines.filter(kind=BillLine.Kind.PRORATION).exists()
 
 
+def test_the_plans_of_a_period_for_many_accounts_match_one_by_one(account, subscriber, small, big) -> None:
+    from billing.plan_changes import plan_ids_for_period
+
+    untouched = ServiceAccountFactory(subscriber=subscriber, kind=ServiceKind.MOBILE, plan=big)
+    dear = mobile_plan("MOB-50", "60.000", allows_immediate_change=True)
+    plan_change_request(
+        account=account, to_plan=small, requested_by=subscriber.user, mode=IMMEDIATE, today=dt.date(2027, 3, 10)
+    )
+    plan_change_request(
+        account=account, to_plan=dear, requested_by=subscriber.user, mode=IMMEDIATE, today=dt.date(2027, 5, 10)
+    )
+    account.refresh_from_db()
+    for period, expected in (
+        (dt.date(2027, 2, 1), big),
+        (dt.date(2027, 3, 1), small),
+        (dt.date(2027, 4, 1), small),
+        (dt.date(2027, 5, 1), dear),
+    ):
+        bulk = plan_ids_for_period(period=period, account_ids=[account.pk, untouched.pk])
+        assert (
+            bulk.get(account.pk, account.plan_id) == plan_id_for_period(account=account, period=period) == expected.pk
+        )
+        assert untouched.pk not in bulk
+
+
 def test_two_immediate_changes_in_one_month_add_up_to_the_days_on_each_plan(account, subscriber, small, big) -> None:
     # 45 until the 10th, 25 from the 10th to the 19th, 60 from the 20th, of 31 days (Jan 2027):
     # owed 45 x 9/31 + 25 x 10/31 + 60 x 12/31 = (405 + 250 + 720) / 31 = 1375/31 = 44.3548...,
