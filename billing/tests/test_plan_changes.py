@@ -680,3 +680,23 @@ def test_a_cancel_racing_the_switch_ends_one_way_only(subscriber, big, small) ->
         assert change.status == PlanChange.Status.CANCELLED
         assert results[0] == 0 and isinstance(results[1], PlanChange)
         assert account.plan_id == big.pk
+
+
+@pytest.mark.parametrize("language", ["ar", "fr", "en"])
+def test_plan_change_sms_fit_two_segments_with_the_demos_longest_plan_names(language) -> None:
+    from billing.demo import PLANS
+    from billing.messages import PLAN_CHANGE_CONFIRMED, PLAN_CHANGE_PENDING, PLAN_CHANGE_REJECTED
+    from core.money import Money
+    from notifications.services import _localise, message_render
+
+    longest = sorted((spec[language] for spec in PLANS), key=len)[-2:]
+    context = {
+        "account": "1000000016", "from_plan": longest[0], "to_plan": longest[1], "immediate": True,
+        "effective_date": dt.date(2027, 12, 31), "proration": Money(Decimal("-123.456"), "TND"),
+    }  # fmt: skip
+    for event in (PLAN_CHANGE_CONFIRMED, PLAN_CHANGE_PENDING, PLAN_CHANGE_REJECTED):
+        rendered = message_render(
+            event=event, language=language, channel_kind=ChannelKind.SMS, context=_localise(context, language)
+        )
+        assert rendered.segments <= 2, rendered.body
+        assert "1000000016" in rendered.body and longest[1] in rendered.body
