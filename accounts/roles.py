@@ -39,6 +39,7 @@ CLERK_PERMISSIONS = (
     "billing.view_smsalertsubscription",
     "billing.view_changerequest",
     "billing.add_changerequest",
+    "billing.view_planchange",
     "notifications.view_message",
     "accounts.view_agencyhours",
     "accounts.view_agencyhoursreduction",
@@ -60,6 +61,7 @@ SUPERVISOR_PERMISSIONS = (
     "billing.add_readingcorrection",
     "billing.announce_bill",
     "billing.approve_changerequest",
+    "billing.approve_planchange",
     "notifications.resend_message",
     "notifications.view_deliveryreport",
     # Their agency's opening hours, emergency reductions and paperless date.

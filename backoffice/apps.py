@@ -48,6 +48,8 @@ AUDITED_MODELS: dict[str, dict] = {
     # Maker-checker requests and reading corrections: who asked, who decided.
     "billing.ChangeRequest": {},
     "billing.ReadingCorrection": {},
+    # Who asked for a plan change, who decided it, and when it took effect.
+    "billing.PlanChange": {},
     # Opening hours and emergency reductions the public page shows.
     "accounts.AgencyHours": {},
     "accounts.AgencyHoursReduction": {},

@@ -25,7 +25,7 @@ from accounts.models import Subscriber, User
 from accounts.scoping import GLOBAL, AgencyScopedAdmin
 from core.audit import audited_action
 
-from . import approvals
+from . import approvals, plan_changes
 from .messages import bills_announce
 from .models import (
     Bill,
@@ -33,6 +33,7 @@ from .models import (
     ChangeRequest,
     Consumption,
     Plan,
+    PlanChange,
     PlanTier,
     PrintRequest,
     ReadingCorrection,
@@ -65,8 +66,16 @@ class PlanTierInline(admin.TabularInline):
 @admin.register(Plan)
 class PlanAdmin(AgencyScopedAdmin):
     agency_path = GLOBAL  # the same tariffs in every agency
-    list_display = ["code", "name_fr", "kind", "monthly_fee", "is_active"]
-    list_filter = ["kind", "is_active"]
+    list_display = [
+        "code",
+        "name_fr",
+        "kind",
+        "monthly_fee",
+        "is_active",
+        "allows_immediate_change",
+        "change_needs_approval",
+    ]
+    list_filter = ["kind", "is_active", "allows_immediate_change", "change_needs_approval"]
     search_fields = ["code", "name_fr", "name_ar", "name_en"]
     inlines = [PlanTierInline]
 
@@ -474,3 +483,110 @@ class ReadingCorrectionAdmin(AgencyScopedAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: ReadingCorrection | None = None) -> bool:
         return False
+
+
+# --- Plan changes: asked by subscribers, approved by supervisors ------------
+
+
+class PlanChangeRejectForm(forms.Form):
+    reason = forms.CharField(
+        label=_("Reason"), required=False, max_length=2000, widget=forms.Textarea(attrs={"rows": 3}),
+        help_text=_("Kept with the change; the subscriber is told the change was not approved."),
+    )  # fmt: skip
+
+
+class PlanChangeStatusFilter(admin.SimpleListFilter):
+    """Open changes first: what a supervisor comes here for."""
+
+    title = _("status")
+    parameter_name = "status"
+
+    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list[tuple[str, str]]:
+        return [("open", _("Not yet in effect")), *PlanChange.Status.choices]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[PlanChange]) -> QuerySet[PlanChange]:
+        if self.value() == "open":
+            return queryset.filter(status__in=PlanChange.OPEN_STATUSES)
+        if self.value() in PlanChange.Status.values:
+            return queryset.filter(status=self.value())
+        return queryset
+
+
+@admin.register(PlanChange)
+class PlanChangeAdmin(AccountNumberSearchMixin, AgencyScopedAdmin):
+    """Plan changes of the staff member's agencies; those waiting for approval are
+    approved or rejected here (billing.plan_changes), everything else is read-only."""
+
+    agency_path = "account__subscriber__agency"
+    account_number_lookup = "account__number"
+    phone_lookup = "account__subscriber__user__phone"
+    list_display = [
+        "requested_at", "account", "subscriber", "from_plan", "to_plan", "mode", "effective_date", "status",
+        "proration_amount", "decided_by",
+    ]  # fmt: skip
+    list_filter = [PlanChangeStatusFilter, "mode", "kind", "account__subscriber__agency"]
+    list_select_related = ["account", "account__subscriber", "from_plan", "to_plan", "decided_by"]
+    search_fields = ["account__number", "account__subscriber__full_name", "account__subscriber__user__phone"]
+    date_hierarchy = "requested_at"
+    readonly_fields = [
+        "account", "kind", "from_plan", "to_plan", "mode", "status", "effective_date", "requested_by",
+        "requested_at", "decided_by", "decided_at", "applied_at", "reason", "currency", "proration_amount",
+        "bill_period",
+    ]  # fmt: skip
+    actions = ["approve", "reject"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # asked by the subscriber on their plan page
+
+    def has_change_permission(self, request: HttpRequest, obj: PlanChange | None = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: PlanChange | None = None) -> bool:
+        return False
+
+    def has_approve_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("billing.approve_planchange")
+
+    @admin.display(description=_("subscriber"), ordering="account__subscriber__full_name")
+    def subscriber(self, obj: PlanChange) -> str:
+        return obj.account.subscriber.full_name
+
+    @admin.action(description=_("Approve the selected plan changes"), permissions=["approve"])
+    def approve(self, request: HttpRequest, queryset: QuerySet[PlanChange]) -> None:
+        self._decide(request, queryset, lambda change: plan_changes.plan_change_approve(
+            change=change, decided_by=request.user
+        ))  # fmt: skip
+
+    @admin.action(description=_("Reject the selected plan changes"), permissions=["approve"])
+    def reject(self, request: HttpRequest, queryset: QuerySet[PlanChange]) -> HttpResponse | None:
+        # First a page asking for the reason, then the rejection.
+        form = PlanChangeRejectForm(request.POST if "confirm" in request.POST else None)
+        if not form.is_valid():
+            context = {
+                **self.admin_site.each_context(request),
+                "title": _("Reject plan changes"),
+                "opts": self.model._meta,
+                "form": form,
+                "changes": queryset,
+                "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
+            }
+            return TemplateResponse(request, "admin/billing/planchange/reject.html", context)
+        reason = form.cleaned_data["reason"]
+        self._decide(request, queryset, lambda change: plan_changes.plan_change_reject(
+            change=change, decided_by=request.user, reason=reason
+        ))  # fmt: skip
+        return None
+
+    def _decide(self, request: HttpRequest, queryset: QuerySet[PlanChange], decide) -> None:  # type: ignore[no-untyped-def]
+        done = 0
+        for change in queryset.select_related("account"):
+            try:
+                decide(change)
+                done += 1
+            except plan_changes.PlanChangeRefused as exc:
+                self.message_user(request, f"{change.account}: {exc.message}", messages.ERROR)
+        if done:
+            self.message_user(
+                request,
+                ngettext("%(count)d plan change decided.", "%(count)d plan changes decided.", done) % {"count": done},
+            )

@@ -75,28 +75,29 @@ AGENCIES = [
      "lon": "-15.969000", "hours": [(7, 7, "08:00", "15:00"), (1, 4, "08:00", "15:00")]},
 ]  # fmt: skip
 
-# (code, ar, fr, en, kind, monthly fee, tiers [(from, to, price)] or allowances, active)
+# (code, ar, fr, en, kind, monthly fee, tiers [(from, to, price)] or allowances, active; for plan
+# changes: "immediate" (a move to it may start at once) and "approval" (a supervisor approves it))
 PLANS: list[dict] = [
     {"code": "ELEC-RES", "ar": "منزلي منخفض الجهد", "fr": "Résidentiel basse tension", "en": "Residential low voltage",
      "kind": ServiceKind.ELECTRICITY, "fee": "0.800",
      "tiers": [(0, 50, "0.062"), (50, 100, "0.096"), (100, 200, "0.176"), (200, 300, "0.218"), (300, 500, "0.341"), (500, None, "0.414")]},
     {"code": "ELEC-PRO", "ar": "مهني منخفض الجهد", "fr": "Professionnel basse tension", "en": "Business low voltage",
-     "kind": ServiceKind.ELECTRICITY, "fee": "4.500", "tiers": [(0, 300, "0.195"), (300, None, "0.293")]},
+     "kind": ServiceKind.ELECTRICITY, "fee": "4.500", "tiers": [(0, 300, "0.195"), (300, None, "0.293")], "approval": True},
     {"code": "ELEC-ECO", "ar": "اقتصادي (قديم)", "fr": "Économique (ancien)", "en": "Economy (legacy)",
      "kind": ServiceKind.ELECTRICITY, "fee": "0.500", "tiers": [(0, 100, "0.075"), (100, None, "0.190")], "active": False},
     {"code": "WATER-DOM", "ar": "استعمال منزلي", "fr": "Usage domestique", "en": "Household use",
      "kind": ServiceKind.WATER, "fee": "1.200",
      "tiers": [(0, 20, "0.200"), (20, 40, "0.745"), (40, 70, "1.040"), (70, 150, "1.490"), (150, None, "1.750")]},
     {"code": "WATER-PRO", "ar": "استعمال مهني", "fr": "Usage professionnel", "en": "Business use",
-     "kind": ServiceKind.WATER, "fee": "3.000", "tiers": [(0, 100, "1.150"), (100, None, "1.650")]},
+     "kind": ServiceKind.WATER, "fee": "3.000", "tiers": [(0, 100, "1.150"), (100, None, "1.650")], "approval": True},
     {"code": "GAS-RES", "ar": "غاز منزلي", "fr": "Gaz résidentiel", "en": "Residential gas",
      "kind": ServiceKind.GAS, "fee": "0.900", "tiers": [(0, 30, "0.236"), (30, None, "0.300")]},
     {"code": "MOB-10", "ar": "باقة 10 جيغا", "fr": "Forfait 10 Go", "en": "10 GB plan",
      "kind": ServiceKind.MOBILE, "fee": "25.000",
-     "allow": {"minutes": 300, "sms": 100, "gb": "10", "p_min": "0.150", "p_sms": "0.050", "p_gb": "2.000"}},
+     "allow": {"minutes": 300, "sms": 100, "gb": "10", "p_min": "0.150", "p_sms": "0.050", "p_gb": "2.000"}, "immediate": True},
     {"code": "MOB-30", "ar": "باقة 30 جيغا", "fr": "Forfait 30 Go", "en": "30 GB plan",
      "kind": ServiceKind.MOBILE, "fee": "45.000",
-     "allow": {"minutes": 1000, "sms": 500, "gb": "30", "p_min": "0.120", "p_sms": "0.040", "p_gb": "1.500"}},
+     "allow": {"minutes": 1000, "sms": 500, "gb": "30", "p_min": "0.120", "p_sms": "0.040", "p_gb": "1.500"}, "immediate": True},
     {"code": "FIX-600", "ar": "هاتف قار 600 دقيقة", "fr": "Fixe 600 minutes", "en": "Landline 600 minutes",
      "kind": ServiceKind.FIXED_LINE, "fee": "12.000", "allow": {"minutes": 600, "p_min": "0.060"}},
     {"code": "NET-20M", "ar": "إنترنت 20 ميغا", "fr": "Internet 20 Mb/s", "en": "Internet 20 Mb/s",
@@ -148,6 +149,7 @@ def plans_ensure() -> dict[str, Plan]:
             defaults={
                 "name_ar": spec["ar"], "name_fr": spec["fr"], "name_en": spec["en"], "kind": spec["kind"],
                 "monthly_fee": Decimal(spec["fee"]), "is_active": spec.get("active", True),
+                "allows_immediate_change": spec.get("immediate", False), "change_needs_approval": spec.get("approval", False),
                 "included_minutes": allow.get("minutes"), "included_sms": allow.get("sms"),
                 "included_data_gb": Decimal(allow["gb"]) if "gb" in allow else None,
                 "price_per_minute": allow.get("p_min"), "price_per_sms": allow.get("p_sms"),

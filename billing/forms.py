@@ -3,7 +3,7 @@ from __future__ import annotations
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
-from .models import Bill
+from .models import Bill, Plan, PlanChange
 
 
 class BillFilterForm(forms.Form):
@@ -19,3 +19,19 @@ class BillFilterForm(forms.Form):
         super().__init__(*args, **kwargs)
         self.fields["account"].choices = [("", _("All accounts")), *accounts]
         self.fields["year"].choices = [("", _("All years")), *((y, str(y)) for y in years)]
+
+
+class PlanChangeForm(forms.Form):
+    """Which plan to move to and when, from the plan and preview pages' buttons.
+    Any plan of the account's kind is accepted here; the service says why one
+    is refused (the current plan, a retired one)."""
+
+    plan = forms.ModelChoiceField(queryset=Plan.objects.none())
+    mode = forms.ChoiceField(choices=PlanChange.Mode.choices, required=False)
+
+    def __init__(self, *args, kind: str, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["plan"].queryset = Plan.objects.filter(kind=kind)
+
+    def clean_mode(self) -> str:
+        return self.cleaned_data.get("mode") or PlanChange.Mode.NEXT_PERIOD

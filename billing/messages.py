@@ -15,13 +15,14 @@ from typing import Any
 from django.conf import settings
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.functional import lazy
 from django.utils.translation import gettext_lazy as _
 
 from core.money import Money
 from notifications.events import EventType
 from notifications.services import message_rows, notify, outbox_write
 
-from .models import Bill, ServiceKind
+from .models import Bill, Plan, PlanChange, ServiceKind
 
 BILL_ISSUED = EventType(
     name="bill_issued",
@@ -52,6 +53,30 @@ OVERDUE_NOTICE = EventType(
     preference="wants_reminders",
     urgent=True,
     whatsapp_params=("period", "account", "amount", "disconnection_date", "link"),
+)
+
+# A plan change (billing/plan_changes.py): confirmed (scheduled or applied), waiting
+# for a supervisor, or refused by one.
+PLAN_CHANGE_CONFIRMED = EventType(
+    name="plan_change_confirmed",
+    label=_("Plan change confirmed"),
+    templates="billing/messages/plan_change_confirmed",
+    preference="wants_bills",
+    whatsapp_params=("account", "from_plan", "to_plan", "effective_date"),
+)
+PLAN_CHANGE_PENDING = EventType(
+    name="plan_change_pending",
+    label=_("Plan change waiting for approval"),
+    templates="billing/messages/plan_change_pending",
+    preference="wants_bills",
+    whatsapp_params=("account", "to_plan"),
+)
+PLAN_CHANGE_REJECTED = EventType(
+    name="plan_change_rejected",
+    label=_("Plan change refused"),
+    templates="billing/messages/plan_change_rejected",
+    preference="wants_bills",
+    whatsapp_params=("account", "to_plan"),
 )
 
 
@@ -117,3 +142,32 @@ def bills_notify(
             created += outbox_write(rows)
             rows = []
     return created + outbox_write(rows)
+
+
+def _plan_name(plan: Plan) -> str:
+    # Lazy: the plan's name in the language each message is rendered in.
+    return lazy(lambda: plan.name, str)()
+
+
+def plan_change_context(change: PlanChange) -> dict[str, Any]:
+    return {
+        "account": change.account.number,
+        "kind": ServiceKind(change.kind).label,
+        "from_plan": _plan_name(change.from_plan),
+        "to_plan": _plan_name(change.to_plan),
+        "effective_date": change.effective_date,
+        "immediate": change.mode == PlanChange.Mode.IMMEDIATE,
+        "proration": Money(change.proration_amount, change.currency) if change.proration_amount else None,
+    }
+
+
+def plan_change_announce(*, change: PlanChange, event: EventType, now: dt.datetime | None = None) -> int:
+    """Tell the subscriber about their plan change; once per change, event and channel."""
+    return notify(
+        event=event,
+        subscriber=change.account.subscriber,
+        reference=change.account.number,
+        object_key=f"planchange-{change.pk}",
+        context=plan_change_context(change),
+        now=now,
+    )

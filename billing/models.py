@@ -82,6 +82,19 @@ class Plan(models.Model):
     price_per_sms = models.DecimalField(_("price per extra SMS"), null=True, blank=True, **UNIT_PRICE)
     price_per_gb = models.DecimalField(_("price per extra GB"), null=True, blank=True, **UNIT_PRICE)
     is_active = models.BooleanField(_("offered"), default=True)
+    # What a subscriber moving *to* this plan may do (billing.plan_changes).
+    allows_immediate_change = models.BooleanField(
+        _("allows an immediate change"),
+        default=False,
+        help_text=_(
+            "A subscriber may move to this plan at once; the monthly fee of that month is prorated by the day."
+        ),
+    )
+    change_needs_approval = models.BooleanField(
+        _("change needs approval"),
+        default=False,
+        help_text=_("A move to this plan waits for a supervisor of the subscriber's agency."),
+    )
 
     class Meta:
         verbose_name = _("plan")
@@ -352,6 +365,8 @@ class BillLine(models.Model):
         OVERAGE = "overage", _("Beyond allowance")
         FEE = "fee", _("Service fee")
         ADJUSTMENT = "adjustment", _("Adjustment")
+        # The monthly fee of a month in which the plan changed, by the day (plan_changes).
+        PRORATION = "proration", _("Plan change: monthly fee by the day")
 
     bill = models.ForeignKey(Bill, on_delete=models.CASCADE, related_name="lines", verbose_name=_("bill"))
     position = models.PositiveSmallIntegerField(_("position"))
@@ -586,3 +601,108 @@ class ReadingCorrection(AuditScoped, models.Model):
 
     def __str__(self) -> str:
         return f"{self.consumption_id}: {self.original_quantity} → {self.corrected_quantity}"
+
+
+class PlanChange(AuditScoped, models.Model):
+    """A subscriber's move from one plan to another of the same kind.
+
+    From the next period (the default), or at once when the new plan allows it,
+    the month's fixed fee then prorated by the day and the difference billed on
+    the next bill. A move to a plan that needs approval waits for a supervisor.
+    billing/plan_changes.py holds the rules; the database holds what it can.
+    """
+
+    audit_scope = {"agency_id": "account__subscriber__agency_id", "subscriber_id": "account__subscriber_id"}
+
+    class Mode(models.TextChoices):
+        NEXT_PERIOD = "next_period", _("From the next period")
+        IMMEDIATE = "immediate", _("At once")
+
+    class Status(models.TextChoices):
+        PENDING_APPROVAL = "pending_approval", _("Waiting for approval")
+        SCHEDULED = "scheduled", _("Scheduled")
+        APPLIED = "applied", _("Applied")
+        CANCELLED = "cancelled", _("Cancelled")
+        REJECTED = "rejected", _("Rejected")
+
+    # Not yet in effect: the subscriber may still cancel it, and no second one may be asked.
+    OPEN_STATUSES = (Status.PENDING_APPROVAL, Status.SCHEDULED)
+
+    account = models.ForeignKey(
+        ServiceAccount, on_delete=models.CASCADE, related_name="plan_changes", verbose_name=_("account")
+    )
+    # The plans' kind, copied so the database can hold both plans to it (a composite
+    # foreign key to the plan's (id, kind), migration billing 0008).
+    kind = models.CharField(_("kind"), max_length=16, choices=ServiceKind.choices)
+    from_plan = models.ForeignKey(Plan, on_delete=models.PROTECT, related_name="+", verbose_name=_("from plan"))
+    to_plan = models.ForeignKey(Plan, on_delete=models.PROTECT, related_name="+", verbose_name=_("to plan"))
+    mode = models.CharField(_("when"), max_length=12, choices=Mode.choices, default=Mode.NEXT_PERIOD)
+    status = models.CharField(_("status"), max_length=16, choices=Status.choices)
+    # The day the new plan starts: the first of a month for a next-period change,
+    # the day it was applied (or approved) for an immediate one.
+    effective_date = models.DateField(_("effective date"))
+    requested_by = models.ForeignKey(
+        "accounts.User", on_delete=models.PROTECT, related_name="+", verbose_name=_("requested by")
+    )
+    requested_at = models.DateTimeField(_("requested"), auto_now_add=True)
+    # Who approved, rejected or cancelled it, and when (nobody: the system did).
+    decided_by = models.ForeignKey(
+        "accounts.User", on_delete=models.PROTECT, null=True, blank=True, related_name="+",
+        verbose_name=_("decided by"),
+    )  # fmt: skip
+    decided_at = models.DateTimeField(_("decided"), null=True, blank=True)
+    applied_at = models.DateTimeField(_("applied"), null=True, blank=True)
+    reason = models.TextField(_("reason"), blank=True)
+    # An immediate change: the fixed-fee difference the bill of `bill_period` adds.
+    currency = models.CharField(_("currency"), max_length=3)
+    proration_amount = models.DecimalField(_("proration"), default=Decimal(0), **MONEY)
+    bill_period = models.DateField(_("billed with the bill of"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("plan change")
+        verbose_name_plural = _("plan changes")
+        ordering = ["-requested_at"]
+        permissions = [("approve_planchange", _("Can approve or reject plan changes"))]
+        constraints = [
+            # One change at a time: asked twice (two tabs, two clicks) is refused.
+            models.UniqueConstraint(
+                fields=["account"],
+                condition=Q(status__in=["pending_approval", "scheduled"]),
+                name="planchange_one_open_per_account",
+            ),
+            models.CheckConstraint(condition=~Q(from_plan=F("to_plan")), name="planchange_changes_the_plan"),
+            models.CheckConstraint(
+                condition=Q(mode="immediate") | Q(effective_date__day=1), name="planchange_next_period_on_the_first"
+            ),
+            models.CheckConstraint(
+                condition=~Q(status="applied") | Q(applied_at__isnull=False), name="planchange_applied_has_when"
+            ),
+            models.CheckConstraint(
+                condition=~Q(status__in=["rejected", "cancelled"]) | Q(decided_at__isnull=False),
+                name="planchange_closed_has_when",
+            ),
+            # Proration only where a fee was split by the day, billed with one month's bill.
+            models.CheckConstraint(
+                condition=Q(mode="immediate", status="applied") | Q(proration_amount=0, bill_period__isnull=True),
+                name="planchange_proration_only_when_applied_at_once",
+            ),
+            models.CheckConstraint(
+                condition=Q(bill_period__isnull=True) | Q(bill_period__day=1), name="planchange_bill_period_first_day"
+            ),
+        ]
+        indexes = [
+            # The daily switch: scheduled changes that are due.
+            models.Index(fields=["effective_date"], condition=Q(status="scheduled"), name="planchange_scheduled_idx"),
+            # What a bill adds: the prorations of its period.
+            models.Index(
+                fields=["bill_period", "account"],
+                condition=Q(bill_period__isnull=False),
+                name="planchange_bill_period_idx",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.account_id}: {self.from_plan_id} → {self.to_plan_id} ({self.status})"
+
+    def is_open(self) -> bool:
+        return self.status in self.OPEN_STATUSES

@@ -20,6 +20,7 @@ from core.money import quantize
 from .messages import DUE_REMINDER, OVERDUE_NOTICE, bill_announce, bills_notify
 from .models import Bill, BillLine, Consumption, Plan, PrintRequest, ServiceAccount, SmsAlertSubscription
 from .numbers import account_number_from_serial
+from .plan_changes import plan_change_extra_lines, plan_id_for_period
 from .tariffs import LineDraft, price_period, tax_on
 
 ACCOUNT_SEQUENCE = "account_number"
@@ -114,14 +115,18 @@ def bill_issue(*, account: ServiceAccount, period: dt.date, issue_date: dt.date 
     if existing:
         return existing
     usage = {c.unit: c.quantity for c in Consumption.objects.filter(account=account, period=period)}
-    plan = Plan.objects.prefetch_related("tiers").get(pk=account.plan_id)
+    # The plan in force on the month's last day: a change that took effect since is not this month's.
+    plan = Plan.objects.prefetch_related("tiers").get(pk=plan_id_for_period(account=account, period=period))
     bill, lines = bill_build(
         account=account,
         plan=plan,
         period=period,
         usage=usage,
         issue_date=issue_date or timezone.localdate(),
-        extra=sms_alert_fee_lines(account=account, period=period),
+        extra=[
+            *sms_alert_fee_lines(account=account, period=period),
+            *plan_change_extra_lines(account=account, period=period),
+        ],
     )
     try:
         with transaction.atomic():

@@ -5,7 +5,7 @@ from django.db import transaction
 
 from core.audit import audit_system
 
-from . import services
+from . import plan_changes, services
 from .messages import bills_announce
 from .models import Bill
 
@@ -26,3 +26,10 @@ def bills_announce_chunk(bill_ids: list[int]) -> int:
     """Announce a slice of a bill run; the run is spread over the workers this way."""
     with transaction.atomic():
         return bills_announce(bills=services.bills_with_channels(Bill.objects.filter(pk__in=bill_ids)))
+
+
+@shared_task
+def plan_changes_apply_due() -> int:
+    """The daily switch of scheduled plan changes (billing.plan_changes)."""
+    with audit_system("plan_changes_apply_due"):
+        return plan_changes.plan_changes_apply_due()

@@ -15,4 +15,10 @@ urlpatterns = [
     path("bills/<bill_number:number>/paper-copy/", views.bill_paper_copy, name="bill_paper_copy"),
     path("accounts/<account_number:number>/consumption/", views.consumption, name="consumption"),
     path("accounts/<account_number:number>/plan/", views.plan, name="plan"),
+    path("accounts/<account_number:number>/plan/change/", views.plan_change, name="plan_change"),
+    path(
+        "accounts/<account_number:number>/plan/changes/<int:pk>/cancel/",
+        views.plan_change_cancel,
+        name="plan_change_cancel",
+    ),
 ]

@@ -14,17 +14,18 @@ from django.urls import reverse
 from django.utils import timezone, translation
 from django.utils.translation import get_language_bidi
 from django.utils.translation import gettext as _
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_http_methods, require_POST
 
 from accounts.models import Subscriber
 from accounts.selectors import subscriber_is_paperless, subscriber_or_404
+from core.dates import format_cldr_date
 from core.money import babel_locale
 
-from . import selectors, services
+from . import plan_changes, selectors, services
 from .charts import consumption_page
 from .converters import BILL_NUMBER_PATTERN
-from .forms import BillFilterForm
-from .models import Bill, ServiceAccount
+from .forms import BillFilterForm, PlanChangeForm
+from .models import Bill, PlanChange, ServiceAccount
 from .numbers import format_account_number
 
 BILLS_PER_PAGE = 12
@@ -109,10 +110,70 @@ def consumption(request: HttpRequest, number: str) -> HttpResponse:
 
 @login_required
 def plan(request: HttpRequest, number: str) -> HttpResponse:
+    """The account's plan (once), its change not yet in effect, and the other plans offered."""
     account = _account(request, number)
     plans = list(selectors.plans_for_kind(kind=account.kind))
     current = selectors.plan_for_account(account=account, offered=plans)
-    return render(request, "billing/plan.html", {"account": account, "current": current, "plans": plans})
+    open_change = plan_changes.plan_change_open(account=account)
+    blocked = plan_changes.plan_change_blocked(account=account)
+    context = {
+        "account": account,
+        "current": current,
+        "others": [p for p in plans if p.pk != current.pk],
+        "open_change": open_change,
+        "can_change": open_change is None and blocked is None,
+        "blocked": blocked.message if blocked else "",
+    }
+    return render(request, "billing/plan.html", context)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def plan_change(request: HttpRequest, number: str) -> HttpResponse:
+    """GET: what moving to the chosen plan changes on the next bill. POST: confirm it."""
+    account = _account(request, number)
+    form = PlanChangeForm(request.POST if request.method == "POST" else request.GET, kind=account.kind)
+    if not form.is_valid():
+        messages.error(request, _("Choose one of the plans offered for this service."))
+        return redirect("billing:plan", number=account.number)
+    to_plan, mode = form.cleaned_data["plan"], form.cleaned_data["mode"]
+    try:
+        if request.method == "POST":
+            change = plan_changes.plan_change_request(
+                account=account, to_plan=to_plan, mode=mode, requested_by=request.user
+            )
+            messages.success(request, _plan_change_done(change))
+            return redirect("billing:plan", number=account.number)
+        preview = plan_changes.plan_change_preview(account=account, to_plan=to_plan, mode=mode)
+    except plan_changes.PlanChangeRefused as exc:
+        messages.error(request, exc.message)
+        return redirect("billing:plan", number=account.number)
+    return render(request, "billing/plan_change.html", {"account": account, "preview": preview})
+
+
+def _plan_change_done(change: PlanChange) -> str:
+    if change.status == PlanChange.Status.PENDING_APPROVAL:
+        return _("Your request was sent to your agency for approval. We will let you know.")
+    if change.status == PlanChange.Status.APPLIED:
+        return _("Done: your plan is now %(plan)s.") % {"plan": change.to_plan.name}
+    return _("Done: your plan changes to %(plan)s on %(date)s. You can cancel until then.") % {
+        "plan": change.to_plan.name,
+        "date": format_cldr_date(change.effective_date, "d MMMM y", babel_locale()),
+    }
+
+
+@login_required
+@require_POST
+def plan_change_cancel(request: HttpRequest, number: str, pk: int) -> HttpResponse:
+    account = _account(request, number)
+    change = get_object_or_404(PlanChange, account=account, pk=pk)
+    try:
+        plan_changes.plan_change_cancel(change=change, cancelled_by=request.user)
+    except plan_changes.PlanChangeRefused as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, _("Your plan change was cancelled."))
+    return redirect("billing:plan", number=account.number)
 
 
 @login_required

@@ -391,6 +391,9 @@ CELERY_BEAT_SCHEDULE = {
     "flag-overdue-bills": {"task": "billing.tasks.bills_flag_overdue", "schedule": 3600.0},
     # Daily in effect: the dedupe key holds one reminder per bill and channel.
     "remind-bills": {"task": "billing.tasks.bills_remind", "schedule": 3600.0},
+    # Scheduled plan changes take effect on the first of the month: daily in effect,
+    # run hourly so a stopped beat catches up within the hour; each change applies once.
+    "apply-plan-changes": {"task": "billing.tasks.plan_changes_apply_due", "schedule": 3600.0},
     # Re-drives the outbox: rows written while the broker was down, rows whose
     # worker died mid-send, and rows waiting out quiet hours or a back-off.
     "outbox-relay": {"task": "notifications.tasks.outbox_relay", "schedule": 10.0},

@@ -40,7 +40,9 @@ def one_of_each(subscriber, clerk) -> dict:
 
 def _notification_rows(subscriber, account, bill) -> dict:
     from billing.models import PrintRequest
+    from billing.plan_changes import plan_change_request
     from billing.services import sms_alert_subscribe
+    from billing.tests.factories import PlanFactory
     from notifications.models import DeliveryReport, Message
     from notifications.verification import channel_add
 
@@ -55,6 +57,7 @@ def _notification_rows(subscriber, account, bill) -> dict:
         ),
         "smsalertsubscription": sms_alert_subscribe(account=account, started_on=bill.period),
         "printrequest": PrintRequest.objects.create(bill=bill, agency=subscriber.agency, requested_by=subscriber.user),
+        "planchange": plan_change_request(account=account, to_plan=PlanFactory(), requested_by=subscriber.user),
     }
 
 

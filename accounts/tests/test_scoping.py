@@ -40,7 +40,9 @@ def alices_agency(subscriber, clerk, supervisor) -> dict:
     """One row of every scoped model, all in Alice's agency."""
     from billing.approvals import account_transfer_request, reading_correct
     from billing.models import PrintRequest
+    from billing.plan_changes import plan_change_request
     from billing.services import sms_alert_subscribe
+    from billing.tests.factories import PlanFactory
     from notifications.models import DeliveryReport, Message
     from notifications.verification import channel_add
 
@@ -65,6 +67,7 @@ def alices_agency(subscriber, clerk, supervisor) -> dict:
         _payment(account),
         _order(account),
         *_counter_rows(account, clerk, supervisor),
+        plan_change_request(account=account, to_plan=PlanFactory(), requested_by=subscriber.user),
     ]  # fmt: skip
     by_model: dict = {}
     for row in rows:

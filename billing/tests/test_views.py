@@ -159,10 +159,13 @@ def test_consumption_page_draws_24_months_with_the_year_before(subscriber_client
 def test_plan_page_lists_the_plans_of_the_accounts_kind(subscriber_client: Client, subscriber) -> None:
     account = ServiceAccountFactory(subscriber=subscriber)
     other = ServiceAccountFactory(kind="water")
+    same_kind = ServiceAccountFactory().plan
     response = subscriber_client.get(reverse("billing:plan", args=[account.number]))
     assert response.context["current"] == account.plan
-    assert account.plan in response.context["plans"]
-    assert other.plan not in response.context["plans"]
+    # The current plan has its own card; the others are the rest of its kind.
+    assert account.plan not in response.context["others"]
+    assert same_kind in response.context["others"]
+    assert other.plan not in response.context["others"]
 
 
 def test_language_switch_is_remembered_and_refuses_a_forged_post(csrf_client: Client, subscriber) -> None:
