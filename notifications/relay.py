@@ -22,7 +22,7 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
-from accounts.models import ContactChannel
+from accounts.models import ChannelKind, ContactChannel
 
 from .channels.base import PermanentError, SendResult, TransientError
 from .channels.registry import transport_for
@@ -82,9 +82,35 @@ def messages_send(ids: Sequence[int]) -> dict[str, int]:
     batch, cancelled = _deliverable(batch)
     if not batch:
         return {"sent": 0, "retry": 0, "failed": 0, "skipped": 0, "cancelled": cancelled}
-    with ThreadPoolExecutor(max_workers=min(settings.SELFCARE_OUTBOX_SEND_THREADS, len(batch))) as pool:
-        outcomes = list(pool.map(_send_one, batch))
+    batch, outcomes = _attach(batch)
+    if batch:
+        with ThreadPoolExecutor(max_workers=min(settings.SELFCARE_OUTBOX_SEND_THREADS, len(batch))) as pool:
+            outcomes += pool.map(_send_one, batch)
     return {**_record(outcomes), "cancelled": cancelled}
+
+
+def _attach(batch: list[Message]) -> tuple[list[Message], list[_Outcome]]:
+    """Give the e-mails whose event carries files (EventType.email_attachments)
+    those files, in memory: the rows ready to send, and an outcome (retry later)
+    for each whose files could not be made.
+
+    Here, in the relay's own thread, because the files come from the database
+    (a bill's PDF) and the sending threads below only talk to providers.
+    """
+    ready, failed = [], []
+    for m in batch:
+        event = event_get(m.event)
+        if m.channel_kind != ChannelKind.EMAIL or event is None or event.email_attachments is None:
+            ready.append(m)
+            continue
+        try:
+            m.attachments = tuple(event.email_attachments(m))
+        except Exception as exc:
+            logger.exception("Could not make the attachments of message %s", m.pk)
+            failed.append(_Outcome(m, error=TransientError(f"attachment: {exc!r}")))
+            continue
+        ready.append(m)
+    return ready, failed
 
 
 def _deliverable(batch: list[Message]) -> tuple[list[Message], int]:
