@@ -92,16 +92,10 @@ def bar_chart(points: list[ConsumptionPoint], *, rtl: bool, month_labels: list[s
 
 
 def chart_marks(
-    chart: Chart,
-    *,
-    unit: str,
-    month: Callable[[date], str],
-    number: Callable[[Decimal], str],
-    current: date | None = None,
+    chart: Chart, *, unit: str, month: Callable[[date], str], number: Callable[[Decimal], str]
 ) -> SafeString:
     """The chart's grid, bars and labels as SVG, built here rather than in the
     template: 24 bars of template filters cost more than the page's queries.
-    The bar of the `current` period (a bill's) also has the class "current".
 
     Coordinates are floats this module computed; every text (months, numbers,
     the unit) is escaped.
@@ -117,8 +111,7 @@ def chart_marks(
     for bar in chart.bars:
         title = f"{escape(month(bar.point.period))}: {escape(number(bar.point.quantity))} {unit}"
         parts.append(
-            f'<rect x="{bar.x}" y="{bar.y}" width="{bar.width}" height="{bar.height}" '
-            f'class="{"bar current" if bar.point.period == current else "bar"}"><title>{title}</title></rect>'
+            f'<rect x="{bar.x}" y="{bar.y}" width="{bar.width}" height="{bar.height}" class="bar"><title>{title}</title></rect>'
         )
         if bar.label:
             parts.append(

@@ -26,8 +26,9 @@ import datetime as dt
 import hashlib
 import io
 import logging
+import unicodedata
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from decimal import Decimal
 from functools import cache
 from pathlib import Path
@@ -50,7 +51,7 @@ from core.money import babel_locale, format_quantity
 from notifications.events import Attachment
 from notifications.services import message_object_key
 
-from .charts import bar_chart, chart_marks
+from .charts import HEIGHT, PAD_BOTTOM, PAD_END, PAD_START, PAD_TOP, WIDTH, bar_chart
 from .models import PRIMARY_UNIT, Bill, BillLine, Consumption, ServiceKind, Unit
 from .numbers import format_account_number
 from .selectors import ConsumptionPoint
@@ -313,35 +314,64 @@ def _qr_svg(payload: str) -> Markup:
     return Markup(svg)  # noqa: S704 - segno's own markup, the payload is escaped by it
 
 
-def _chart_svg(document: BillDocument) -> Markup | None:
+@dataclass(frozen=True)
+class ChartColumn:
+    month: str
+    quantity: str
+    current: bool  # the billed month
+
+
+BAR_COLOUR, CURRENT_COLOUR, LINE_COLOUR = "#0b5cab", "#e8a33d", "#5b6574"
+
+
+def _chart(document: BillDocument) -> dict[str, Any] | None:
+    """The consumption chart: bars as SVG (the consumption page's geometry,
+    mirrored in Arabic), months and quantities as HTML in columns of the same
+    widths. Text stays out of the SVG because WeasyPrint lays SVG text out
+    letter by letter, unshaped (Arabic would come out broken) and in the
+    machine's fonts rather than ours."""
     points = list(document.consumption)
     if not points:
         return None
     locale = babel_locale(document.language)
     chart = bar_chart(points, rtl=document.language == "ar", month_labels=[""] * len(points))
-    # Every other month named under its bar, the billed (last) one included:
-    # twelve bars have room for six names, where the page's 24 show every fourth.
-    last = len(points) - 1
-    chart = replace(
-        chart,
-        bars=[
-            replace(bar, label=format_cldr_date(bar.point.period, "MMM", locale) if (last - i) % 2 == 0 else "")
-            for i, bar in enumerate(chart.bars)
+    plot_height = HEIGHT - PAD_TOP - PAD_BOTTOM
+    rects = "".join(
+        f'<rect x="{bar.x}" y="{bar.y}" width="{bar.width}" height="{bar.height}" '
+        f'fill="{CURRENT_COLOUR if bar.point.period == document.period else BAR_COLOUR}"/>'
+        for bar in chart.bars
+    )
+    baseline = f'<line x1="0" x2="{WIDTH}" y1="{chart.baseline_y}" y2="{chart.baseline_y}" stroke="{LINE_COLOUR}"/>'
+    svg = Markup(  # noqa: S704 - numbers this module computed, no text
+        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 {PAD_TOP} {WIDTH} {plot_height}" '
+        f'preserveAspectRatio="none">{rects}{baseline}</svg>'
+    )
+    slot = (WIDTH - PAD_START - PAD_END) / len(points)
+    return {
+        "svg": svg,
+        "columns": [
+            ChartColumn(
+                month=format_cldr_date(p.period, "MMM", locale),
+                quantity=format_quantity(p.quantity, locale=locale),
+                current=p.period == document.period,
+            )
+            for p in points
         ],
-    )
-    marks = chart_marks(
-        chart,
-        unit=Unit(document.unit).label,
-        month=lambda day: format_cldr_date(day, "LLLL y", locale),
-        number=lambda value: format_quantity(value, locale=locale),
-        current=document.period,
-    )
-    return Markup(  # noqa: S704 - our numbers, and chart_marks escapes every text
-        f'<svg viewBox="0 0 {chart.width} {chart.height}" width="{chart.width}" height="{chart.height}" '
-        'xmlns="http://www.w3.org/2000/svg" class="chart-svg">'
-        "<style>.bar{fill:#0b5cab}.bar.current{fill:#e8a33d}.grid{stroke:#dde2e8;stroke-width:1}"
-        f".axis{{font-size:11px;fill:#5b6574}}</style>{marks}</svg>"
-    )
+        # Column widths (%) of the label rows: the start padding, each bar's slot, the end padding.
+        "widths": tuple(round(100 * w / WIDTH, 3) for w in (PAD_START, slot, PAD_END)),
+    }
+
+
+def _text_dir(text: str) -> str:
+    """The direction of a typed text, from its first letter: a French address on
+    an Arabic bill keeps "12 avenue…" in its order, as dir="auto" would."""
+    for char in text:
+        kind = unicodedata.bidirectional(char)
+        if kind == "L":
+            return "ltr"
+        if kind in ("R", "AL"):
+            return "rtl"
+    return "ltr"
 
 
 def _agency_name(document: BillDocument) -> str:
@@ -356,11 +386,12 @@ def _html(document: BillDocument) -> str:
             {
                 "doc": document,
                 "logo": _logo_uri(),
-                "chart": _chart_svg(document),
+                "chart": _chart(document),
                 "qr": _qr_svg(document.payment_payload),
                 "week": _week(document),
                 "agency_name": _agency_name(document),
                 "is_rtl": translation.get_language_bidi(),
+                "text_dir": _text_dir,
             }
         )
 
