@@ -275,6 +275,11 @@ class PrintRequestAdmin(AgencyScopedAdmin):
             request, ngettext("%(count)d copy printed.", "%(count)d copies printed.", count) % {"count": count}
         )
 
+    def changelist_view(self, request: HttpRequest, extra_context: dict | None = None) -> HttpResponse:
+        # The "Print paper copies" link, for those who may mark copies printed.
+        extra_context = {**(extra_context or {}), "can_print": self.has_change_permission(request)}
+        return super().changelist_view(request, extra_context)
+
     def get_urls(self):  # type: ignore[no-untyped-def]
         return [
             path("print/", self.admin_site.admin_view(self.print_view), name="billing_printrequest_print"),

@@ -54,9 +54,7 @@ class NothingToPrint(ApplicationError):
     code = "nothing_to_print"
 
 
-def paper_copies_print(
-    *, agency: Agency, period: dt.date, printed_by: User, limit: int | None = None
-) -> PrintedBatch:
+def paper_copies_print(*, agency: Agency, period: dt.date, printed_by: User, limit: int | None = None) -> PrintedBatch:
     """The agency's waiting copies of `period`'s bills as one PDF, marked printed.
 
     The oldest requests first, at most `limit` (SELFCARE_PRINT_BATCH_MAX): one

@@ -323,6 +323,16 @@ def test_a_clerk_prints_the_copies_of_her_agency_for_a_period_as_one_pdf(client:
     assert "Aucune copie papier" in client.get(again["Location"]).content.decode()
 
 
+def test_the_copies_list_links_the_print_page_for_those_who_may_print(client: Client, clerk, auditor) -> None:
+    link = f'href="{reverse("admin:billing_printrequest_print")}"'
+    client.force_login(clerk)
+    assert link in client.get(reverse("admin:billing_printrequest_changelist")).content.decode()
+    # The auditor reads the list, and may neither open the print page nor print.
+    client.force_login(auditor)
+    assert link not in client.get(reverse("admin:billing_printrequest_changelist")).content.decode()
+    assert client.get(reverse("admin:billing_printrequest_print")).status_code == 403
+
+
 def test_a_clerk_cannot_print_another_agencys_copies(client: Client, other_agency_clerk, paper_requests) -> None:
     client.force_login(other_agency_clerk)
     agency = paper_requests["alice"].agency
