@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
+import babel
 import segno
 import weasyprint
 from django.conf import settings
@@ -127,7 +128,6 @@ class BillDocument:
     amount_total: Decimal
     amount_paid: Decimal
     amount_due: Decimal
-    status: str
     lines: tuple[LineRow, ...]
     unit: str
     consumption: tuple[ConsumptionPoint, ...]  # oldest first, up to the bill's period
@@ -223,7 +223,6 @@ def bill_documents(*, bills: Sequence[tuple[Bill, str]]) -> list[BillDocument]:
                 amount_total=bill.amount_total,
                 amount_paid=bill.amount_paid,
                 amount_due=bill.amount_due,
-                status=bill.status,
                 lines=tuple(
                     LineRow(*row)
                     for row in BillLine.objects.filter(bill=bill)
@@ -289,8 +288,8 @@ def _logo_uri() -> str:
 def code_fingerprint() -> str:
     """A hash of everything besides the data that shapes a PDF: this module, the
     chart, the template, the stylesheet, the fonts, the compiled translations,
-    the logo and WeasyPrint's version. Read once per process."""
-    digest = hashlib.sha256(weasyprint.__version__.encode())
+    the logo, and WeasyPrint's and Babel's versions. Read once per process."""
+    digest = hashlib.sha256(f"{weasyprint.__version__} {babel.__version__}".encode())
     files = [*_CODE_FILES, *sorted(ASSETS.rglob("*")), *sorted(Path(settings.BASE_DIR, "locale").rglob("*.mo"))]
     if settings.SELFCARE_OPERATOR_LOGO:
         files.append(Path(settings.SELFCARE_OPERATOR_LOGO))
@@ -432,16 +431,15 @@ def documents_pdf(documents: Sequence[BillDocument]) -> bytes:
 # --- Entry points ----------------------------------------------------------------
 
 
-def _with_relations(bill: Bill) -> Bill:
-    # One statement when the caller did not select them already.
-    if "account" in bill._state.fields_cache and "subscriber" in bill.account._state.fields_cache:
-        return bill
+def _fresh(bill: Bill) -> Bill:
+    # Read again with what the PDF shows, in one statement: the PDF (and its cache
+    # key) reflects the row as stored, not an instance the caller loaded earlier.
     return Bill.objects.select_related("account__plan", "account__subscriber").get(pk=bill.pk)
 
 
 def bill_pdf(*, bill: Bill, language: str) -> bytes:
     """The bill's PDF in `language` (ar, fr or en), drawn now."""
-    (document,) = bill_documents(bills=[(_with_relations(bill), language)])
+    (document,) = bill_documents(bills=[(_fresh(bill), language)])
     return documents_pdf([document])
 
 
@@ -450,8 +448,10 @@ def bill_pdf_cached(*, bill: Bill, language: str) -> bytes:
     shows and of the code that draws it: a bill changed by any writer (a payment,
     a queryset update, a renamed agency) has another key, so a stale PDF cannot
     be served. The short life bounds the memory, not the correctness."""
-    (document,) = bill_documents(bills=[(_with_relations(bill), language)])
-    key = "billpdf:" + hashlib.sha256(f"{code_fingerprint()}|{document!r}".encode()).hexdigest()
+    (document,) = bill_documents(bills=[(_fresh(bill), language)])
+    # The CLDR locale too (ar_TN): SELFCARE_PHONE_REGION sets the number formats.
+    shown = f"{code_fingerprint()}|{babel_locale(language)}|{document!r}"
+    key = "billpdf:" + hashlib.sha256(shown.encode()).hexdigest()
     pdf = django_cache.get(key)
     if pdf is None:
         pdf = documents_pdf([document])

@@ -270,6 +270,26 @@ def test_an_email_whose_pdf_cannot_be_drawn_is_retried_later(monkeypatch, subscr
     assert message.status == Message.Status.PENDING and "no fonts" in message.last_error
 
 
+def test_a_relay_busy_drawing_pdfs_hands_the_rest_of_its_batch_back(settings, subscriber: Subscriber) -> None:
+    # Half the stale window is the drawing budget: 0 here, so one PDF per batch.
+    settings.SELFCARE_OUTBOX_STALE_SECONDS = 0
+    ContactChannel.objects.create(
+        subscriber=subscriber, kind=ChannelKind.EMAIL, address="alice@example.com", language="fr",
+        verified_at=timezone.now(),
+    )  # fmt: skip
+    account = ServiceAccountFactory(subscriber=subscriber)
+    for period in (dt.date(2026, 8, 1), PERIOD):
+        bill_announce(bill=BillFactory(account=account, period=period))
+
+    first = relay.messages_send(relay.outbox_claim(limit=10))
+
+    assert (first["sent"], first["skipped"]) == (1, 1)
+    waiting = Message.objects.get(status=Message.Status.PENDING)
+    assert waiting.attempts == 0 and waiting.claimed_at is None  # as it was: not an attempt
+    assert relay.messages_send(relay.outbox_claim(limit=10))["sent"] == 1
+    assert len(mail.outbox) == 2 and all(len(email.attachments) == 1 for email in mail.outbox)
+
+
 # --- The clerk's batch of paper copies -----------------------------------------------
 
 
