@@ -18,6 +18,7 @@ from django.core import mail
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone, translation
+from PIL import Image
 from pypdf import PdfReader
 
 from accounts.models import Agency, AgencyHours, ChannelKind, ContactChannel, Subscriber
@@ -142,6 +143,22 @@ def test_a_paid_bill_says_so_and_its_qr_code_carries_the_payment_reference(alice
     [page] = pdf_pages(pdf.bill_pdf(bill=alice_bill, language="fr"))
 
     assert "Rien à payer : cette facture est réglée." in page
+
+
+def test_the_operators_logo_replaces_its_name(alice_bill: Bill, settings, tmp_path) -> None:
+    logo = tmp_path / "logo.png"
+    Image.new("RGB", (120, 40), "#0b5cab").save(logo)
+    settings.SELFCARE_OPERATOR_NAME = "STEG"
+    settings.SELFCARE_OPERATOR_LOGO = str(logo)
+    pdf._logo_uri.cache_clear()
+    try:
+        content = pdf.bill_pdf(bill=alice_bill, language="fr")
+    finally:
+        pdf._logo_uri.cache_clear()
+
+    [page] = PdfReader(io.BytesIO(content)).pages
+    assert len(page.images) == 1
+    assert "STEG" not in page.extract_text()
 
 
 def test_a_language_we_do_not_speak_is_refused(alice_bill: Bill) -> None:
