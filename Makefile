@@ -13,6 +13,8 @@ KONNECT_PORT ?= 8011
 # The virtualenv is rebuilt when a requirements file changes.
 $(VENV)/.installed-run: requirements.txt
 	@command -v $(PYTHON) >/dev/null || { echo "make run needs Python 3.11 ($(PYTHON) not found)."; exit 1; }
+	@# WeasyPrint (bill PDFs) needs Pango from the OS; pip cannot bring it.
+	@scripts/ensure-pango.sh $(PYTHON)
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
 	@touch $@

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
 from urllib.parse import quote, urlencode
@@ -184,11 +185,13 @@ def _map_urls(agency: Agency) -> tuple[str, str]:
     )
 
 
-def agency_cards(*, today: dt.date) -> list[AgencyCard]:
-    """Every agency as the public page shows it on `today` (the operator's date):
-    three statements, whatever the number of agencies."""
+def agency_cards(*, today: dt.date, agency_ids: Iterable[int] | None = None) -> list[AgencyCard]:
+    """Every agency (or those of `agency_ids`: a bill's PDF shows its own) as the
+    public page shows it on `today` (the operator's date): three statements,
+    whatever the number of agencies."""
     current = AgencyHoursReduction.objects.filter(starts_on__lte=today, ends_on__gte=today).order_by("-starts_on")
-    agencies = Agency.objects.order_by("city", "name_fr").prefetch_related(
+    agencies = Agency.objects.all() if agency_ids is None else Agency.objects.filter(pk__in=list(agency_ids))
+    agencies = agencies.order_by("city", "name_fr").prefetch_related(
         Prefetch("hours", queryset=AgencyHours.objects.order_by("weekday", "opens")),
         Prefetch("hours_reductions", queryset=current, to_attr="current_reductions"),
     )

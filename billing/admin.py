@@ -7,6 +7,7 @@ payment), never an edit of history.
 from __future__ import annotations
 
 from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.admin.widgets import AutocompleteSelect
 from django.core.exceptions import PermissionDenied
@@ -21,11 +22,11 @@ from django.utils.translation import ngettext
 
 from accounts.admin import PhoneAwareSearchMixin
 from accounts.backends import normalize_identifier
-from accounts.models import Subscriber, User
+from accounts.models import Agency, Subscriber, User
 from accounts.scoping import GLOBAL, AgencyScopedAdmin
-from core.audit import audited_action
+from core.audit import audit_bulk, audited_action
 
-from . import approvals, plan_changes
+from . import approvals, pdf, plan_changes, printing
 from .messages import bills_announce
 from .models import (
     Bill,
@@ -283,6 +284,49 @@ class PrintRequestAdmin(AgencyScopedAdmin):
             request, ngettext("%(count)d copy printed.", "%(count)d copies printed.", count) % {"count": count}
         )
 
+    def changelist_view(self, request: HttpRequest, extra_context: dict | None = None) -> HttpResponse:
+        # The "Print paper copies" link, for those who may mark copies printed.
+        extra_context = {**(extra_context or {}), "can_print": self.has_change_permission(request)}
+        return super().changelist_view(request, extra_context)
+
+    def get_urls(self):  # type: ignore[no-untyped-def]
+        return [
+            path("print/", self.admin_site.admin_view(self.print_view), name="billing_printrequest_print"),
+            *super().get_urls(),
+        ]
+
+    def print_view(self, request: HttpRequest) -> HttpResponse:
+        """The waiting copies per agency and period; each batch prints as one PDF
+        (downloaded) and is marked printed."""
+        if not self.has_change_permission(request):
+            raise PermissionDenied
+        # The agencies this clerk works for, as the agency admin scopes them.
+        agencies = self.admin_site._registry[Agency].get_queryset(request)
+        if request.method == "POST":
+            form = PaperBatchForm(request.POST, agencies=agencies)
+            if not form.is_valid():
+                self.message_user(request, _("Choose one of your agencies and a period."), messages.ERROR)
+                return redirect("admin:billing_printrequest_print")
+            agency, period = form.cleaned_data["agency"], form.cleaned_data["period"]
+            try:
+                batch = printing.paper_copies_print(agency=agency, period=period, printed_by=request.user)
+            except printing.NothingToPrint as exc:
+                self.message_user(request, exc.message, messages.WARNING)
+                return redirect("admin:billing_printrequest_print")
+            audit_bulk(model=PrintRequest, pks=batch.request_ids, changes={}, extra={"admin_action": "print_batch"})
+            response = HttpResponse(batch.pdf, content_type=pdf.MIMETYPE)
+            filename = f"paper-copies-{agency.code}-{period:%Y-%m}.pdf"
+            response["Content-Disposition"] = f'attachment; filename="{filename}"'
+            return response
+        context = {
+            **self.admin_site.each_context(request),
+            "title": _("Print paper copies"),
+            "opts": self.model._meta,
+            "batches": printing.print_batches_pending(agencies=agencies),
+            "batch_max": settings.SELFCARE_PRINT_BATCH_MAX,
+        }
+        return TemplateResponse(request, "admin/billing/printrequest/print.html", context)
+
 
 @admin.register(SmsAlertSubscription)
 class SmsAlertSubscriptionAdmin(AgencyScopedAdmin):
@@ -295,6 +339,17 @@ class SmsAlertSubscriptionAdmin(AgencyScopedAdmin):
 
 
 # --- Identity and money: asked with a reason, decided by a supervisor -------
+
+
+class PaperBatchForm(forms.Form):
+    """What the print page posts: one of the clerk's agencies and a month (2026-09)."""
+
+    agency = forms.ModelChoiceField(queryset=Agency.objects.none())
+    period = forms.DateField(input_formats=["%Y-%m"])
+
+    def __init__(self, *args, agencies: QuerySet[Agency], **kwargs) -> None:  # type: ignore[no-untyped-def]
+        super().__init__(*args, **kwargs)
+        self.fields["agency"].queryset = agencies  # type: ignore[attr-defined]
 
 
 class ReasonField(forms.CharField):

@@ -23,6 +23,7 @@ from notifications.events import EventType
 from notifications.services import message_rows, notify, outbox_write
 
 from .models import Bill, Plan, PlanChange, ServiceKind
+from .pdf import bill_email_attachments
 
 BILL_ISSUED = EventType(
     name="bill_issued",
@@ -30,6 +31,8 @@ BILL_ISSUED = EventType(
     templates="billing/messages/bill_issued",
     preference="wants_bills",
     whatsapp_params=("kind", "period", "account", "amount", "due_date", "link"),
+    # The e-mail carries the bill's PDF, drawn when it is sent.
+    email_attachments=bill_email_attachments,
 )
 PAYMENT_RECEIVED = EventType(
     name="payment_received",

@@ -13,6 +13,7 @@ urlpatterns = [
     path("bills/", views.bill_list, name="bill_list"),
     path("bills/<bill_number:number>/", views.bill_detail, name="bill_detail"),
     path("bills/<bill_number:number>/paper-copy/", views.bill_paper_copy, name="bill_paper_copy"),
+    path("bills/<bill_number:number>/pdf/", views.bill_pdf, name="bill_pdf"),
     path("accounts/<account_number:number>/consumption/", views.consumption, name="consumption"),
     path("accounts/<account_number:number>/plan/", views.plan, name="plan"),
     path("accounts/<account_number:number>/plan/change/", views.plan_change, name="plan_change"),

@@ -6,12 +6,14 @@ from __future__ import annotations
 import re
 from urllib.parse import urlencode
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone, translation
+from django.utils.cache import patch_cache_control
 from django.utils.translation import get_language_bidi
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
@@ -20,8 +22,9 @@ from accounts.models import Subscriber
 from accounts.selectors import subscriber_is_paperless, subscriber_or_404
 from core.dates import format_cldr_date
 from core.money import babel_locale
+from core.throttle import throttle_allow
 
-from . import plan_changes, selectors, services
+from . import pdf, plan_changes, selectors, services
 from .charts import consumption_page
 from .converters import BILL_NUMBER_PATTERN
 from .forms import BillFilterForm, PlanChangeForm
@@ -79,20 +82,38 @@ def _bill(subscriber: Subscriber, number: str) -> Bill:
 @login_required
 def bill_detail(request: HttpRequest, number: str) -> HttpResponse:
     subscriber = subscriber_or_404(request)
-    bill = _bill(subscriber, number)
+    return _bill_page(request, subscriber, _bill(subscriber, number))
+
+
+def _bill_page(request: HttpRequest, subscriber: Subscriber, bill: Bill, *, pdf_refused: bool = False) -> HttpResponse:
     today = timezone.localdate()
-    return render(
-        request,
-        "billing/bill_detail.html",
-        {
-            "bill": bill,
-            "lines": bill.lines.all(),
-            "is_overdue": bill.is_overdue(today),
-            "today": today,
-            # The paper-copy button: for those who get no paper bill, by choice or by their agency.
-            "paperless": subscriber_is_paperless(subscriber_id=subscriber.pk, today=today),
-        },
+    context = {
+        "bill": bill,
+        "lines": bill.lines.all(),
+        "is_overdue": bill.is_overdue(today),
+        "today": today,
+        # The paper-copy button: for those who get no paper bill, by choice or by their agency.
+        "paperless": subscriber_is_paperless(subscriber_id=subscriber.pk, today=today),
+        # Too many PDF downloads: the bill page says so, as a 429.
+        "pdf_refused": pdf_refused,
+    }
+    return render(request, "billing/bill_detail.html", context, status=429 if pdf_refused else 200)
+
+
+@login_required
+def bill_pdf(request: HttpRequest, number: str) -> HttpResponse:
+    """The bill as a PDF in the page's language, to keep or print."""
+    subscriber = subscriber_or_404(request)
+    bill = _bill(subscriber, number)
+    limit = settings.SELFCARE_BILL_PDFS_PER_HOUR
+    if not throttle_allow(limits=[("bill_pdf", f"subscriber:{subscriber.pk}", limit, 3600)]):
+        return _bill_page(request, subscriber, bill, pdf_refused=True)  # 429, the bill page saying why
+    response = HttpResponse(
+        pdf.bill_pdf_cached(bill=bill, language=translation.get_language()), content_type=pdf.MIMETYPE
     )
+    response["Content-Disposition"] = f'attachment; filename="{pdf.bill_pdf_filename(bill.number)}"'
+    patch_cache_control(response, no_store=True, private=True)
+    return response
 
 
 @login_required

@@ -21,6 +21,15 @@ SECRET_MASK = "******"  # noqa: S105 - a placeholder, not a secret
 
 
 @dataclass(frozen=True)
+class Attachment:
+    """A file an e-mail carries: made just before sending, never stored in the outbox."""
+
+    filename: str
+    content: bytes
+    mimetype: str
+
+
+@dataclass(frozen=True)
 class EventType:
     name: str  # stored on each message; part of its dedupe key
     label: str | Promise
@@ -40,6 +49,12 @@ class EventType:
     # ({message pk: value}; None when it is no longer valid: the row is cancelled).
     sealed_param: str = ""
     sealed_fill: Callable[[list[Any]], dict[int, str | None]] | None = None
+    # E-mail only: the files to attach, asked of the app that owns the event just
+    # before sending (billing draws the bill's PDF), from what the row keeps: its
+    # object key and language. So an outbox row stays a few hundred bytes, and the
+    # outbox never imports the app. [] when the object is gone; an exception
+    # retries the message later, as a provider's error would.
+    email_attachments: Callable[[Any], list[Attachment]] | None = None
 
     def __post_init__(self) -> None:
         _registry[self.name] = self

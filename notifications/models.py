@@ -89,6 +89,10 @@ class Message(models.Model):
             models.Index(fields=["subscriber", "-created_at"], name="message_subscriber_idx"),
         ]
 
+    # Not a column: the files an e-mail carries, filled in memory by the relay just
+    # before sending (EventType.email_attachments) and read by the e-mail channel.
+    attachments: tuple[events.Attachment, ...] = ()
+
     def __str__(self) -> str:
         return f"{self.event} → {self.address} ({self.status})"
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import time
 from collections import defaultdict
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -22,7 +23,7 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
-from accounts.models import ContactChannel
+from accounts.models import ChannelKind, ContactChannel
 
 from .channels.base import PermanentError, SendResult, TransientError
 from .channels.registry import transport_for
@@ -82,9 +83,62 @@ def messages_send(ids: Sequence[int]) -> dict[str, int]:
     batch, cancelled = _deliverable(batch)
     if not batch:
         return {"sent": 0, "retry": 0, "failed": 0, "skipped": 0, "cancelled": cancelled}
-    with ThreadPoolExecutor(max_workers=min(settings.SELFCARE_OUTBOX_SEND_THREADS, len(batch))) as pool:
-        outcomes = list(pool.map(_send_one, batch))
-    return {**_record(outcomes), "cancelled": cancelled}
+    batch, outcomes, deferred = _attach(batch)
+    if batch:
+        with ThreadPoolExecutor(max_workers=min(settings.SELFCARE_OUTBOX_SEND_THREADS, len(batch))) as pool:
+            outcomes += pool.map(_send_one, batch)
+    counts = _record(outcomes)
+    # Returned to the queue unsent: counted with the rows this worker did not send.
+    counts["skipped"] += _release(deferred)
+    return {**counts, "cancelled": cancelled}
+
+
+def _attach(batch: list[Message]) -> tuple[list[Message], list[_Outcome], list[Message]]:
+    """Give the e-mails whose event carries files (EventType.email_attachments)
+    those files, in memory. Returns the rows ready to send, an outcome (retry
+    later) for each whose files could not be made, and the rows left for the
+    next relay run.
+
+    Here, in the relay's own thread, because the files come from the database
+    (a bill's PDF) and the sending threads below only talk to providers. Making
+    files takes time (a PDF, a few hundred ms): past half the stale window the
+    rest of the batch goes back to the queue, so the re-drive never takes a row
+    this worker is still busy with, and nothing is sent twice.
+    """
+    budget = settings.SELFCARE_OUTBOX_STALE_SECONDS / 2
+    started = time.monotonic()
+    ready, failed, deferred = [], [], []
+    made = 0
+    for m in batch:
+        event = event_get(m.event)
+        if m.channel_kind != ChannelKind.EMAIL or event is None or event.email_attachments is None:
+            ready.append(m)
+            continue
+        if made and time.monotonic() - started > budget:  # at least one per batch, so the queue moves
+            deferred.append(m)
+            continue
+        made += 1
+        try:
+            m.attachments = tuple(event.email_attachments(m))
+        except Exception as exc:
+            logger.exception("Could not make the attachments of message %s", m.pk)
+            failed.append(_Outcome(m, error=TransientError(f"attachment: {exc!r}")))
+            continue
+        ready.append(m)
+    return ready, failed, deferred
+
+
+def _release(rows: list[Message]) -> int:
+    """Put claimed rows back in the queue as they were (no attempt counted), if
+    still under this worker's claim."""
+    released = 0
+    for claimed_at in {m.claimed_at for m in rows}:
+        released += Message.objects.filter(
+            pk__in=[m.pk for m in rows if m.claimed_at == claimed_at],
+            status=Message.Status.SENDING,
+            claimed_at=claimed_at,
+        ).update(status=Message.Status.PENDING, claimed_at=None, next_attempt_at=timezone.now())
+    return released
 
 
 def _deliverable(batch: list[Message]) -> tuple[list[Message], int]:

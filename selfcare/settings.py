@@ -521,6 +521,8 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", "INFO")},
     "loggers": {
         "axes": {"level": "WARNING"},
+        # WeasyPrint (bill PDFs) logs each step of every drawing at INFO.
+        "weasyprint": {"level": "WARNING"},
         # Filters on the loggers themselves act before any handler, test capture included.
         "django.request": {"filters": ["mask_secrets"]},
         "django.security": {"filters": ["mask_secrets"]},
@@ -532,3 +534,17 @@ LOGGING = {
         },
     },
 }
+
+# --- Bill PDFs ------------------------------------------------------------
+# The operator's logo on the bill PDFs: a PNG, JPEG or SVG file (empty: the name).
+SELFCARE_OPERATOR_LOGO = env("SELFCARE_OPERATOR_LOGO", "")
+if SELFCARE_OPERATOR_LOGO and not Path(SELFCARE_OPERATOR_LOGO).is_file():
+    raise ImproperlyConfigured(f"SELFCARE_OPERATOR_LOGO: no such file {SELFCARE_OPERATOR_LOGO!r}.")
+if SELFCARE_OPERATOR_LOGO and Path(SELFCARE_OPERATOR_LOGO).suffix.lower() not in {".png", ".jpg", ".jpeg", ".svg"}:
+    raise ImproperlyConfigured("SELFCARE_OPERATOR_LOGO must be a .png, .jpg or .svg file.")
+# Downloads per subscriber an hour (drawing one costs a few hundred ms of CPU).
+SELFCARE_BILL_PDFS_PER_HOUR = envint("SELFCARE_BILL_PDFS_PER_HOUR", 30)
+# How long a drawn PDF is kept for the next download of the same bill, unchanged.
+SELFCARE_BILL_PDF_CACHE_SECONDS = envint("SELFCARE_BILL_PDF_CACHE_SECONDS", 600)
+# Paper copies in one printed batch (one PDF); the rest wait for the next.
+SELFCARE_PRINT_BATCH_MAX = envint("SELFCARE_PRINT_BATCH_MAX", 200)

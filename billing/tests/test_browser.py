@@ -26,6 +26,7 @@ import pytest
 from django.db.models import Sum
 from django.utils import translation
 from django.utils.translation import gettext_lazy
+from pypdf import PdfReader
 
 from accounts.forms import LoginForm
 from accounts.models import Subscriber
@@ -440,3 +441,18 @@ def test_subscriber_registers_a_phone_verifies_it_goes_paperless_and_asks_for_pa
     request = PrintRequest.objects.get(bill=bill)
     assert request.agency == demo.subscriber.agency
     shot(page, "ar-bill-paper-copy-mobile")
+
+
+def test_the_subscriber_downloads_her_bill_as_a_pdf_in_her_language(live_server, demo, new_page):
+    page = new_page()
+    login(page, live_server.url, "ar", PHONE_NATIONAL)
+    open_last_bill(page, demo, "ar", rtl=True)
+
+    with page.expect_download() as download_info:
+        page.get_by_test_id("bill-pdf").click()
+
+    download = download_info.value
+    bill = demo.last_bill(demo.accounts[ServiceKind.ELECTRICITY])
+    assert download.suggested_filename == f"bill-{bill.number}.pdf"
+    text = " ".join(p.extract_text() for p in PdfReader(download.path()).pages)
+    assert "رقم الحساب" in text and bill.account.display_number in text

@@ -47,6 +47,9 @@ for language in ("ar", "fr", "en"):
         url = url.replace("/fr/", f"/{language}/", 1)
         response = client.get(url)
         assert response.status_code == 200, (url, response.status_code)
+# The bill's PDF (WeasyPrint, the shipped fonts), in Arabic.
+response = client.get(reverse("billing:bill_pdf", args=[bill.number]).replace("/fr/", "/ar/", 1))
+assert response.status_code == 200 and response.content.startswith(b"%PDF-"), response.status_code
 print("pages ok")
 
 # Money comparisons on SQLite's float-stored decimals: pay a bill to the last

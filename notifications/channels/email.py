@@ -23,6 +23,8 @@ class EmailTransport:
             headers={"X-Selfcare-Reference": message.dedupe_key},
             connection=self.connection or get_connection(),
         )
+        for attachment in message.attachments:
+            email.attach(attachment.filename, attachment.content, attachment.mimetype)
         try:
             email.send()
         except OSError as exc:  # SMTP down, refused connection, timeouts
