@@ -50,6 +50,17 @@ CLERK_PERMISSIONS = (
     # Payments taken at their agency's counter (cash, cheque, card), and their receipts.
     "payments.view_counterpayment",
     "payments.add_counterpayment",
+    # The overdue ladder: the agency's overdue list, the field team's orders (print,
+    # mark carried out), exemptions (read), and technician visits (book, move).
+    "billing.view_overdueaccount",
+    "billing.view_dunningstep",
+    "billing.view_dunningladderstep",
+    "billing.view_fieldorder",
+    "billing.change_fieldorder",
+    "billing.view_dunningexemption",
+    "billing.view_appointment",
+    "billing.add_appointment",
+    "billing.change_appointment",
 )
 
 # Their agency's clerk work, plus the decisions: approvals, reading corrections,
@@ -62,6 +73,9 @@ SUPERVISOR_PERMISSIONS = (
     "billing.announce_bill",
     "billing.approve_changerequest",
     "billing.approve_planchange",
+    # Exempting an account from disconnection (medical need, dispute) is a decision.
+    "billing.add_dunningexemption",
+    "billing.change_dunningexemption",
     "notifications.resend_message",
     "notifications.view_deliveryreport",
     # Their agency's opening hours, emergency reductions and paperless date.

@@ -50,6 +50,13 @@ AUDITED_MODELS: dict[str, dict] = {
     "billing.ReadingCorrection": {},
     # Who asked for a plan change, who decided it, and when it took effect.
     "billing.PlanChange": {},
+    # The overdue ladder: its days, each step taken, the field team's orders, who
+    # exempted an account and why; and technician visits.
+    "billing.DunningLadderStep": {},
+    "billing.DunningStep": {},
+    "billing.FieldOrder": {},
+    "billing.DunningExemption": {},
+    "billing.Appointment": {},
     # Opening hours and emergency reductions the public page shows.
     "accounts.AgencyHours": {},
     "accounts.AgencyHoursReduction": {},

@@ -58,6 +58,33 @@ OVERDUE_NOTICE = EventType(
     whatsapp_params=("period", "account", "amount", "disconnection_date", "link"),
 )
 
+# The overdue ladder's third step (billing/dunning.py): the account's overdue total
+# and the day the field team may cut the service.
+DISCONNECTION_WARNING = EventType(
+    name="disconnection_warning",
+    label=_("Disconnection warning"),
+    templates="billing/messages/disconnection_warning",
+    preference="wants_reminders",
+    urgent=True,
+    whatsapp_params=("account", "amount", "disconnection_date", "link"),
+)
+# Technician visits (billing/appointments.py): the notice when scheduled or moved,
+# and the reminder the day before.
+APPOINTMENT_NOTICE = EventType(
+    name="appointment",
+    label=_("Technician appointment"),
+    templates="billing/messages/appointment",
+    preference="wants_service",
+    whatsapp_params=("visit", "account", "date", "window_start", "window_end"),
+)
+APPOINTMENT_REMINDER = EventType(
+    name="appointment_reminder",
+    label=_("Technician appointment reminder"),
+    templates="billing/messages/appointment_reminder",
+    preference="wants_service",
+    whatsapp_params=("visit", "account", "date", "window_start", "window_end"),
+)
+
 # A plan change (billing/plan_changes.py): confirmed (scheduled or applied), waiting
 # for a supervisor, or refused by one.
 PLAN_CHANGE_CONFIRMED = EventType(

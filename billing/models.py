@@ -706,3 +706,269 @@ class PlanChange(AuditScoped, models.Model):
 
     def is_open(self) -> bool:
         return self.status in self.OPEN_STATUSES
+
+
+# --- Overdue ladder (dunning) and technician appointments --------------------
+# billing/dunning.py holds the rules; billing/appointments.py the visits.
+
+
+class DunningStepKind(models.TextChoices):
+    REMINDER = "reminder", _("Reminder before the due date")
+    OVERDUE_NOTICE = "overdue_notice", _("Overdue notice")
+    DISCONNECTION_WARNING = "disconnection_warning", _("Disconnection warning")
+    DISCONNECTION_ORDER = "disconnection_order", _("Disconnection order")
+    RECONNECTION_ORDER = "reconnection_order", _("Reconnection order")
+
+
+class DunningLadderStep(models.Model):
+    """One rung of the ladder: on which day, counted from a bill's due date, it falls.
+
+    Edited by superusers in the back office; the defaults come with migration.
+    A reconnection order has no day: it follows the payment of what was overdue.
+    """
+
+    kind = models.CharField(_("step"), max_length=24, choices=DunningStepKind.choices, unique=True)
+    days_after_due = models.SmallIntegerField(
+        _("days after the due date"), help_text=_("Negative: before the due date (a reminder).")
+    )
+    is_active = models.BooleanField(_("active"), default=True)
+
+    class Meta:
+        verbose_name = _("overdue ladder step")
+        verbose_name_plural = _("overdue ladder")
+        ordering = ["days_after_due"]
+        constraints = [
+            models.CheckConstraint(
+                condition=~Q(kind="reconnection_order") | Q(days_after_due=0), name="dunningladder_reconnection_no_day"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} ({self.days_after_due:+d})"
+
+
+class DunningStep(AuditScoped, models.Model):
+    """A ladder step taken for a bill: the record that it was sent (or ordered).
+
+    Unique per (bill, step), so no step is ever taken twice, whichever run or
+    thread gets there first. Account-wide steps (warning, orders) are recorded
+    on the account's oldest overdue bill, the one the days overdue count from.
+    """
+
+    audit_scope = {"agency_id": "account__subscriber__agency_id", "subscriber_id": "account__subscriber_id"}
+
+    account = models.ForeignKey(
+        ServiceAccount, on_delete=models.CASCADE, related_name="dunning_steps", verbose_name=_("account")
+    )
+    bill = models.ForeignKey(Bill, on_delete=models.CASCADE, related_name="dunning_steps", verbose_name=_("bill"))
+    kind = models.CharField(_("step"), max_length=24, choices=DunningStepKind.choices)
+    taken_on = models.DateField(_("taken on"))
+    # A warning: the disconnection date it gave the subscriber (the order waits for it).
+    disconnection_date = models.DateField(_("disconnection date"), null=True, blank=True)
+    messages = models.PositiveSmallIntegerField(_("messages written"), default=0)
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("overdue ladder record")
+        verbose_name_plural = _("overdue ladder records")
+        ordering = ["-taken_on", "-pk"]
+        constraints = [
+            models.UniqueConstraint(fields=["bill", "kind"], name="dunningstep_once_per_bill"),
+            models.CheckConstraint(
+                condition=~Q(kind="disconnection_warning") | Q(disconnection_date__isnull=False),
+                name="dunningstep_warning_has_date",
+            ),
+        ]
+        indexes = [models.Index(fields=["account", "kind"], name="dunningstep_account_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.bill_id} {self.kind} {self.taken_on}"
+
+
+class FieldOrder(AuditScoped, models.Model):
+    """A disconnection or reconnection for the agency's field team to carry out."""
+
+    audit_scope = {"agency_id": "agency_id", "subscriber_id": "account__subscriber_id"}
+
+    class Kind(models.TextChoices):
+        DISCONNECTION = "disconnection", _("Disconnection")
+        RECONNECTION = "reconnection", _("Reconnection")
+
+    class Status(models.TextChoices):
+        TO_PRINT = "to_print", _("To print")
+        PRINTED = "printed", _("Printed")
+        EXECUTED = "executed", _("Carried out")
+        CANCELLED = "cancelled", _("Cancelled")
+
+    OPEN_STATUSES = (Status.TO_PRINT, Status.PRINTED)
+
+    kind = models.CharField(_("kind"), max_length=16, choices=Kind.choices)
+    step = models.OneToOneField(
+        DunningStep, on_delete=models.PROTECT, related_name="field_order", verbose_name=_("ladder record")
+    )
+    account = models.ForeignKey(
+        ServiceAccount, on_delete=models.PROTECT, related_name="field_orders", verbose_name=_("account")
+    )
+    # The account's agency when ordered: whose field team goes.
+    agency = models.ForeignKey(
+        "accounts.Agency", on_delete=models.PROTECT, related_name="field_orders", verbose_name=_("agency")
+    )
+    # A reconnection undoes this disconnection (once: unique).
+    reconnects = models.OneToOneField(
+        "self", on_delete=models.PROTECT, null=True, blank=True, related_name="reconnection",
+        verbose_name=_("reconnects"),
+    )  # fmt: skip
+    status = models.CharField(_("status"), max_length=16, choices=Status.choices, default=Status.TO_PRINT)
+    ordered_on = models.DateField(_("ordered on"))
+    printed_at = models.DateTimeField(_("printed"), null=True, blank=True)
+    printed_by = models.ForeignKey(
+        "accounts.User", on_delete=models.SET_NULL, null=True, blank=True, related_name="+",
+        verbose_name=_("printed by"),
+    )  # fmt: skip
+    closed_at = models.DateTimeField(_("carried out or cancelled"), null=True, blank=True)
+    closed_by = models.ForeignKey(
+        "accounts.User", on_delete=models.SET_NULL, null=True, blank=True, related_name="+",
+        verbose_name=_("closed by"),
+    )  # fmt: skip
+    note = models.TextField(_("note"), blank=True)
+
+    class Meta:
+        verbose_name = _("field order")
+        verbose_name_plural = _("disconnection and reconnection orders")
+        ordering = ["status", "ordered_on", "pk"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(kind="reconnection", reconnects__isnull=False)
+                | Q(kind="disconnection", reconnects__isnull=True),
+                name="fieldorder_reconnection_names_its_disconnection",
+            ),
+            models.CheckConstraint(
+                condition=~Q(status__in=["executed", "cancelled"]) | Q(closed_at__isnull=False),
+                name="fieldorder_closed_has_when",
+            ),
+            # One disconnection not yet carried out or cancelled per account.
+            models.UniqueConstraint(
+                fields=["account"],
+                condition=Q(kind="disconnection", status__in=["to_print", "printed"]),
+                name="fieldorder_one_open_disconnection",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} {self.account_id} ({self.get_status_display()})"
+
+
+class DunningExemption(AuditScoped, models.Model):
+    """While it runs, the account gets no overdue notice, warning or disconnection order."""
+
+    audit_scope = {"agency_id": "account__subscriber__agency_id", "subscriber_id": "account__subscriber_id"}
+
+    class Reason(models.TextChoices):
+        MEDICAL = "medical", _("Medical need")
+        DISPUTE = "dispute", _("Bill disputed")
+        OTHER = "other", _("Other")
+
+    account = models.ForeignKey(
+        ServiceAccount, on_delete=models.CASCADE, related_name="dunning_exemptions", verbose_name=_("account")
+    )
+    reason = models.CharField(_("reason"), max_length=8, choices=Reason.choices)
+    note = models.TextField(_("details"), blank=True)
+    starts_on = models.DateField(_("from"))
+    ends_on = models.DateField(_("until"), null=True, blank=True, help_text=_("Empty: until it is lifted."))
+    granted_by = models.ForeignKey(
+        "accounts.User", on_delete=models.PROTECT, related_name="+", verbose_name=_("granted by")
+    )
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("overdue exemption")
+        verbose_name_plural = _("overdue exemptions")
+        ordering = ["-starts_on", "-pk"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(ends_on__isnull=True) | Q(ends_on__gte=F("starts_on")), name="dunningexemption_ends_after"
+            ),
+            models.CheckConstraint(condition=~Q(reason="other") | ~Q(note=""), name="dunningexemption_other_says_why"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.account_id} {self.get_reason_display()} {self.starts_on}–{self.ends_on or '…'}"
+
+    @classmethod
+    def active_q(cls, today: dt.date, prefix: str = "") -> Q:
+        return Q(**{f"{prefix}starts_on__lte": today}) & (
+            Q(**{f"{prefix}ends_on__isnull": True}) | Q(**{f"{prefix}ends_on__gte": today})
+        )
+
+
+class Appointment(AuditScoped, models.Model):
+    """A technician's visit to an account, in a time window on one day."""
+
+    audit_scope = {"agency_id": "account__subscriber__agency_id", "subscriber_id": "account__subscriber_id"}
+
+    class Kind(models.TextChoices):
+        METER_CHANGE = "meter_change", _("Meter change")
+        SMART_METER = "smart_meter", _("Smart meter installation")
+        RECONNECTION = "reconnection", _("Reconnection")
+        OTHER = "other", _("Other visit")
+
+    class Status(models.TextChoices):
+        SCHEDULED = "scheduled", _("Scheduled")
+        MOVED = "moved", _("Moved")
+        DONE = "done", _("Done")
+        CANCELLED = "cancelled", _("Cancelled")
+
+    UPCOMING_STATUSES = (Status.SCHEDULED, Status.MOVED)
+
+    account = models.ForeignKey(
+        ServiceAccount, on_delete=models.CASCADE, related_name="appointments", verbose_name=_("account")
+    )
+    kind = models.CharField(_("kind"), max_length=16, choices=Kind.choices)
+    date = models.DateField(_("date"))
+    window_start = models.TimeField(_("from"))
+    window_end = models.TimeField(_("to"))
+    status = models.CharField(_("status"), max_length=12, choices=Status.choices, default=Status.SCHEDULED)
+    # The subscriber may ask once to move it; staff then set the new date.
+    moved_once = models.BooleanField(_("move asked"), default=False)
+    move_preferred_date = models.DateField(_("preferred date"), null=True, blank=True)
+    move_preferred_window = models.CharField(_("preferred time"), max_length=12, blank=True)
+    move_requested_at = models.DateTimeField(_("move asked on"), null=True, blank=True)
+    notes = models.TextField(_("notes"), blank=True)
+    scheduled_by = models.ForeignKey(
+        "accounts.User", on_delete=models.PROTECT, related_name="+", verbose_name=_("scheduled by")
+    )
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("technician appointment")
+        verbose_name_plural = _("technician appointments")
+        ordering = ["date", "window_start"]
+        constraints = [
+            models.CheckConstraint(condition=Q(window_end__gt=F("window_start")), name="appointment_window_ordered"),
+            models.CheckConstraint(
+                condition=Q(moved_once=False) | Q(move_requested_at__isnull=False, move_preferred_date__isnull=False),
+                name="appointment_move_request_complete",
+            ),
+        ]
+        indexes = [
+            models.Index(
+                fields=["date"], condition=Q(status__in=["scheduled", "moved"]), name="appointment_upcoming_idx"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return (
+            f"{self.account_id} {self.get_kind_display()} {self.date} {self.window_start:%H:%M}–{self.window_end:%H:%M}"
+        )
+
+    def is_upcoming(self, today: dt.date) -> bool:
+        return self.status in self.UPCOMING_STATUSES and self.date >= today
+
+
+class OverdueAccount(ServiceAccount):
+    """The back office's overdue list: accounts with an overdue amount (admin only)."""
+
+    class Meta:
+        proxy = True
+        verbose_name = _("overdue account")
+        verbose_name_plural = _("overdue accounts")

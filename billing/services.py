@@ -17,7 +17,7 @@ from core.exceptions import ApplicationError
 from core.models import sequence_next
 from core.money import quantize
 
-from .messages import DUE_REMINDER, OVERDUE_NOTICE, bill_announce, bills_notify
+from .messages import bill_announce
 from .models import Bill, BillLine, Consumption, Plan, PrintRequest, ServiceAccount, SmsAlertSubscription
 from .numbers import account_number_from_serial
 from .plan_changes import plan_change_extra_lines, plan_id_for_period
@@ -176,9 +176,9 @@ def bills_with_channels(bills: QuerySet[Bill]) -> QuerySet[Bill]:
 
 
 def bills_flag_overdue(*, today: dt.date | None = None) -> int:
-    """Mark open bills past their due date as overdue and warn their subscribers,
-    with the date of disconnection; returns how many bills changed. Safe to run
-    twice: flagged bills are not flagged again, and a notice is never repeated."""
+    """Mark open bills past their due date as overdue; returns how many bills
+    changed. Safe to run twice. The messages (reminder, overdue notice, warning)
+    are the overdue ladder's (billing/dunning.py), one path, so none goes twice."""
     today = today or timezone.localdate()
     due = Bill.objects.filter(Bill.overdue_q(today)).exclude(status=Bill.Status.OVERDUE)
     with transaction.atomic():
@@ -190,24 +190,7 @@ def bills_flag_overdue(*, today: dt.date | None = None) -> int:
             audit_bulk(
                 model=Bill, pks=[pk for pk, status in rows if status == old], changes={"status": [old, "overdue"]}
             )
-        bills_notify(
-            event=OVERDUE_NOTICE,
-            bills=bills_with_channels(Bill.objects.filter(pk__in=ids)),
-            extra={"disconnection_date": today + dt.timedelta(days=settings.SELFCARE_DISCONNECTION_NOTICE_DAYS)},
-        )
     return flagged
-
-
-def bills_remind(*, today: dt.date | None = None) -> int:
-    """Remind subscribers of open bills due in SELFCARE_REMINDER_DAYS; returns messages written."""
-    today = today or timezone.localdate()
-    soon = Bill.objects.filter(
-        status__in=[Bill.Status.ISSUED, Bill.Status.PARTIALLY_PAID],
-        amount_due__gt=0,
-        due_date=today + dt.timedelta(days=settings.SELFCARE_REMINDER_DAYS),
-    )
-    with transaction.atomic():
-        return bills_notify(event=DUE_REMINDER, bills=bills_with_channels(soon).iterator(chunk_size=1000))
 
 
 def bill_request_paper_copy(*, bill: Bill, requested_by: User) -> PrintRequest:

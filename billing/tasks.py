@@ -5,7 +5,7 @@ from django.db import transaction
 
 from core.audit import audit_system
 
-from . import plan_changes, services
+from . import appointments, dunning, plan_changes, services
 from .messages import bills_announce
 from .models import Bill
 
@@ -17,8 +17,16 @@ def bills_flag_overdue() -> int:
 
 
 @shared_task
-def bills_remind() -> int:
-    return services.bills_remind()
+def dunning_run() -> dict[str, int]:
+    """The daily overdue ladder (billing.dunning): safe to run twice or late."""
+    with audit_system("dunning_run"):
+        return dunning.dunning_run().steps
+
+
+@shared_task
+def appointments_remind() -> int:
+    """Tomorrow's technician visits: one reminder each (billing.appointments)."""
+    return appointments.appointments_remind()
 
 
 @shared_task(ignore_result=True)

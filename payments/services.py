@@ -24,6 +24,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from accounts.models import Agency
+from billing.dunning import dunning_account_settle
 from billing.messages import PAYMENT_RECEIVED
 from billing.models import MONEY, Bill, ServiceAccount
 from billing.services import bills_paid_write
@@ -306,6 +307,10 @@ def _apply(
         ],
     )
 
+    # Nothing overdue left: the field team's disconnection is cancelled, or its
+    # reconnection ordered, in this transaction (under the account lock).
+    if plan:
+        dunning_account_settle(account=account)
     remaining = sum((b.amount_due for b in bills), Decimal(0))
     notify(
         event=PAYMENT_RECEIVED,

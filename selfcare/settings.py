@@ -15,6 +15,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
+from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
@@ -389,8 +390,11 @@ CELERY_TASK_SOFT_TIME_LIMIT = envint("CELERY_TASK_SOFT_TIME_LIMIT", 240)
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_BEAT_SCHEDULE = {
     "flag-overdue-bills": {"task": "billing.tasks.bills_flag_overdue", "schedule": 3600.0},
-    # Daily in effect: the dedupe key holds one reminder per bill and channel.
-    "remind-bills": {"task": "billing.tasks.bills_remind", "schedule": 3600.0},
+    # The overdue ladder (billing/dunning.py), once a day in the morning; it catches
+    # up on days it missed, and each step is taken once however often it runs.
+    "dunning-run": {"task": "billing.tasks.dunning_run", "schedule": crontab(hour=9, minute=0)},
+    # Technician visits of tomorrow: one reminder each (hourly: a stopped beat catches up).
+    "remind-appointments": {"task": "billing.tasks.appointments_remind", "schedule": 3600.0},
     # Scheduled plan changes take effect on the first of the month: daily in effect,
     # run hourly so a stopped beat catches up within the hour; each change applies once.
     "apply-plan-changes": {"task": "billing.tasks.plan_changes_apply_due", "schedule": 3600.0},
@@ -458,8 +462,9 @@ SELFCARE_OUTBOX_SEND_THREADS = envint("SELFCARE_OUTBOX_SEND_THREADS", 8)
 SELFCARE_OUTBOX_STALE_SECONDS = envint("SELFCARE_OUTBOX_STALE_SECONDS", 300)
 # Reminders go out this many days before the due date; an overdue notice
 # announces disconnection this many days after the bill is flagged overdue.
-SELFCARE_REMINDER_DAYS = envint("SELFCARE_REMINDER_DAYS", 3)
-SELFCARE_DISCONNECTION_NOTICE_DAYS = envint("SELFCARE_DISCONNECTION_NOTICE_DAYS", 10)
+# The overdue ladder's days are in the back office (DunningLadderStep); this is the
+# least notice a disconnection warning gives when it goes out late (catch-up).
+SELFCARE_DUNNING_MIN_NOTICE_DAYS = envint("SELFCARE_DUNNING_MIN_NOTICE_DAYS", 7)
 # Paid SMS alert service: yearly fee, added to the first bill of each year.
 SELFCARE_SMS_ALERT_YEARLY_FEE = env("SELFCARE_SMS_ALERT_YEARLY_FEE", "1.000")
 
