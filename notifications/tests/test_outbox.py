@@ -226,33 +226,29 @@ def test_bill_generation_adds_the_sms_alert_fee(settings) -> None:
 
 
 @pytest.mark.django_db
-def test_the_overdue_sweep_warns_once_with_the_disconnection_date(settings, subscriber, alice_channels) -> None:
-    from billing.services import bills_flag_overdue
+def test_the_overdue_notice_goes_once_with_the_disconnection_date(subscriber, alice_channels) -> None:
+    from billing.dunning import dunning_run
 
-    settings.SELFCARE_DISCONNECTION_NOTICE_DAYS = 10
-    bill = BillFactory(account=ServiceAccountFactory(subscriber=subscriber), due_date=dt.date(2026, 10, 25))
-    assert bills_flag_overdue(today=dt.date(2026, 11, 21)) == 1
-    assert bills_flag_overdue(today=dt.date(2026, 11, 22)) == 0
+    bill = BillFactory(account=ServiceAccountFactory(subscriber=subscriber), due_date=dt.date(2026, 11, 20))
+    dunning_run(today=dt.date(2026, 11, 21))
+    dunning_run(today=dt.date(2026, 11, 22))
     notices = Message.objects.filter(event=OVERDUE_NOTICE.name)
     assert notices.count() == 2  # SMS and e-mail, once each
-    assert all("01/12/2026" in m.body and bill.account.number in m.body for m in notices)
+    assert all("20/12/2026" in m.body and bill.account.number in m.body for m in notices)
     assert all(m.urgent for m in notices)  # a disconnection warning does not wait for the morning
 
 
 @pytest.mark.django_db
-def test_a_reminder_goes_out_days_before_the_due_date_to_channels_that_want_it(
-    settings, subscriber, alice_channels
-) -> None:
-    from billing.services import bills_remind
+def test_a_reminder_goes_out_days_before_the_due_date_to_channels_that_want_it(subscriber, alice_channels) -> None:
+    from billing.dunning import dunning_run
 
-    settings.SELFCARE_REMINDER_DAYS = 3
     Message.objects.all().delete()
     alice_channels[1].wants_reminders = False
     alice_channels[1].save()
     account = ServiceAccountFactory(subscriber=subscriber)
     due_soon = BillFactory(account=account, period=dt.date(2026, 10, 1), due_date=dt.date(2026, 11, 24))
     BillFactory(account=account, period=dt.date(2026, 9, 1), due_date=dt.date(2026, 11, 30))
-    assert bills_remind(today=dt.date(2026, 11, 21)) == 1
-    assert bills_remind(today=dt.date(2026, 11, 21)) == 0
+    dunning_run(today=dt.date(2026, 11, 21))
+    dunning_run(today=dt.date(2026, 11, 21))
     reminder = Message.objects.get(event=DUE_REMINDER.name)
     assert reminder.channel_kind == "sms" and due_soon.number in reminder.dedupe_key
