@@ -645,3 +645,7 @@ class PlanChangeAdmin(AccountNumberSearchMixin, AgencyScopedAdmin):
                 request,
                 ngettext("%(count)d plan change decided.", "%(count)d plan changes decided.", done) % {"count": done},
             )
+
+
+# The overdue ladder's and technician visits' admins live beside their services.
+from . import dunning_admin  # noqa: E402,F401

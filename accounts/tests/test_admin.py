@@ -58,6 +58,43 @@ def _notification_rows(subscriber, account, bill) -> dict:
         "smsalertsubscription": sms_alert_subscribe(account=account, started_on=bill.period),
         "printrequest": PrintRequest.objects.create(bill=bill, agency=subscriber.agency, requested_by=subscriber.user),
         "planchange": plan_change_request(account=account, to_plan=PlanFactory(), requested_by=subscriber.user),
+        **_dunning_rows(account, bill),
+    }
+
+
+def _dunning_rows(account, bill) -> dict:
+    """A bill 30 days late: its ladder records, its disconnection order, an exemption, a visit."""
+    import datetime as dt
+
+    from billing.appointments import appointment_schedule
+    from billing.dunning import dunning_exemption_grant, dunning_run
+    from billing.models import DunningLadderStep, DunningStep, FieldOrder
+
+    dunning_run(today=bill.due_date + dt.timedelta(days=15))
+    dunning_run(today=bill.due_date + dt.timedelta(days=30))
+    staff = account.subscriber.agency.staff.first() or bill.account.subscriber.user
+    return {
+        "dunningladderstep": DunningLadderStep.objects.first(),
+        "dunningstep": DunningStep.objects.filter(account=account).first(),
+        "fieldorder": FieldOrder.objects.get(account=account),
+        "overdueaccount": account,
+        "dunningexemption": dunning_exemption_grant(
+            account=account,
+            reason="dispute",
+            note="",
+            starts_on=bill.due_date,
+            ends_on=None,
+            granted_by=staff,
+            today=bill.due_date,
+        ),
+        "appointment": appointment_schedule(
+            account=account,
+            kind="meter_change",
+            date=dt.date.today() + dt.timedelta(days=3),
+            window_start=dt.time(8),
+            window_end=dt.time(12),
+            scheduled_by=staff,
+        ),
     }
 
 

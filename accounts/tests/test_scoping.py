@@ -68,6 +68,7 @@ def alices_agency(subscriber, clerk, supervisor) -> dict:
         _order(account),
         *_counter_rows(account, clerk, supervisor),
         plan_change_request(account=account, to_plan=PlanFactory(), requested_by=subscriber.user),
+        *_dunning_rows(account, supervisor),
     ]  # fmt: skip
     by_model: dict = {}
     for row in rows:
@@ -77,6 +78,41 @@ def alices_agency(subscriber, clerk, supervisor) -> dict:
         LogEntry.objects.filter(additional_data__agency_id=subscriber.agency_id).values_list("pk", flat=True)
     )
     return by_model
+
+
+def _dunning_rows(account, supervisor) -> list:
+    """An account a bill behind (the ladder's records and order), exempted, with a visit booked."""
+    import datetime as dt
+
+    from billing.appointments import appointment_schedule
+    from billing.dunning import dunning_exemption_grant, dunning_run
+    from billing.models import DunningStep, FieldOrder, OverdueAccount
+
+    late = BillFactory(account=account, period=dt.date(2020, 1, 1), due_date=dt.date(2020, 2, 20))
+    dunning_run(today=late.due_date + dt.timedelta(days=15))
+    dunning_run(today=late.due_date + dt.timedelta(days=30))
+    return [
+        *DunningStep.objects.filter(account=account),
+        FieldOrder.objects.get(account=account),
+        OverdueAccount.objects.get(pk=account.pk),
+        dunning_exemption_grant(
+            account=account,
+            reason="medical",
+            note="",
+            starts_on=late.due_date,
+            ends_on=None,
+            granted_by=supervisor,
+            today=late.due_date,
+        ),
+        appointment_schedule(
+            account=account,
+            kind="smart_meter",
+            date=dt.date.today() + dt.timedelta(days=2),
+            window_start=dt.time(13),
+            window_end=dt.time(17),
+            scheduled_by=supervisor,
+        ),
+    ]
 
 
 def _payment(account):
