@@ -15,6 +15,7 @@ from typing import Any
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from accounts.models import User
 from core.audit import audit_as
@@ -51,9 +52,9 @@ def _announce(appointment: Appointment) -> int:
 
 def _check_window(*, date: dt.date, window_start: dt.time, window_end: dt.time, today: dt.date) -> None:
     if window_end <= window_start:
-        raise ApplicationError("The time window ends before it starts.", code="validation_error")
+        raise ApplicationError(_("The time window ends before it starts."), code="validation_error")
     if date < today:
-        raise ApplicationError("The visit cannot be in the past.", code="validation_error")
+        raise ApplicationError(_("The visit cannot be in the past."), code="validation_error")
 
 
 def appointment_schedule(
@@ -69,7 +70,7 @@ def appointment_schedule(
 ) -> Appointment:
     """Book a visit and tell the subscriber, in one transaction (audited)."""
     if kind not in Appointment.Kind.values:
-        raise ApplicationError("Unknown kind of visit.", code="validation_error")
+        raise ApplicationError(_("Unknown kind of visit."), code="validation_error")
     _check_window(date=date, window_start=window_start, window_end=window_end, today=today or timezone.localdate())
     with transaction.atomic(), audit_as(scheduled_by):
         appointment = Appointment.objects.create(
@@ -95,7 +96,7 @@ def appointment_reschedule(
     with transaction.atomic(), audit_as(by):
         locked = Appointment.objects.select_for_update().select_related("account__subscriber").get(pk=appointment.pk)
         if locked.status not in Appointment.UPCOMING_STATUSES:
-            raise ApplicationError("This visit is done or cancelled.", code="appointment_closed")
+            raise ApplicationError(_("This visit is done or cancelled."), code="appointment_closed")
         if (locked.date, locked.window_start, locked.window_end) == (date, window_start, window_end):
             return locked
         locked.date, locked.window_start, locked.window_end = date, window_start, window_end
@@ -108,11 +109,11 @@ def appointment_reschedule(
 def appointment_close(*, appointment: Appointment, status: str, by: User) -> Appointment:
     """Done or cancelled; a closed visit stays closed."""
     if status not in (Appointment.Status.DONE, Appointment.Status.CANCELLED):
-        raise ApplicationError("A visit closes as done or cancelled.", code="validation_error")
+        raise ApplicationError(_("A visit closes as done or cancelled."), code="validation_error")
     with transaction.atomic(), audit_as(by):
         locked = Appointment.objects.select_for_update().get(pk=appointment.pk)
         if locked.status not in Appointment.UPCOMING_STATUSES:
-            raise ApplicationError("This visit is done or cancelled.", code="appointment_closed")
+            raise ApplicationError(_("This visit is done or cancelled."), code="appointment_closed")
         locked.status = status
         locked.save(update_fields=["status"])
     return locked
@@ -131,13 +132,13 @@ def appointment_move_request(
     """
     today = today or timezone.localdate()
     if preferred_window not in PREFERRED_WINDOWS:
-        raise ApplicationError("Choose a time of day.", code="validation_error")
+        raise ApplicationError(_("Choose a time of day."), code="validation_error")
     if preferred_date <= today:
-        raise ApplicationError("Choose a day after today.", code="validation_error")
+        raise ApplicationError(_("Choose a day after today."), code="validation_error")
     if preferred_date > today + dt.timedelta(days=90):
-        raise ApplicationError("Choose a day in the next three months.", code="validation_error")
+        raise ApplicationError(_("Choose a day in the next three months."), code="validation_error")
     if appointment.status not in Appointment.UPCOMING_STATUSES or appointment.date < today:
-        raise ApplicationError("This visit can no longer be moved.", code="appointment_closed")
+        raise ApplicationError(_("This visit can no longer be moved."), code="appointment_closed")
     with transaction.atomic():
         updated = Appointment.objects.filter(
             pk=appointment.pk, moved_once=False, status__in=Appointment.UPCOMING_STATUSES
@@ -148,7 +149,7 @@ def appointment_move_request(
             move_requested_at=timezone.now(),
         )
         if not updated:
-            raise ApplicationError("You have already asked to move this visit.", code="already_moved")
+            raise ApplicationError(_("You have already asked to move this visit."), code="already_moved")
     appointment.refresh_from_db()
     return appointment
 

@@ -35,3 +35,13 @@ class PlanChangeForm(forms.Form):
 
     def clean_mode(self) -> str:
         return self.cleaned_data.get("mode") or PlanChange.Mode.NEXT_PERIOD
+
+
+class AppointmentMoveForm(forms.Form):
+    """The subscriber's one request to move a technician's visit."""
+
+    preferred_date = forms.DateField(label=_("Preferred day"), widget=forms.DateInput(attrs={"type": "date"}))
+    preferred_window = forms.ChoiceField(
+        label=_("Preferred time"),
+        choices=[("morning", _("Morning")), ("afternoon", _("Afternoon")), ("any", _("Any time"))],
+    )

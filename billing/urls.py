@@ -10,6 +10,7 @@ register_converter(BillNumberConverter, "bill_number")
 
 urlpatterns = [
     path("dashboard/", views.dashboard, name="dashboard"),
+    path("appointments/<int:pk>/move/", views.appointment_move, name="appointment_move"),
     path("bills/", views.bill_list, name="bill_list"),
     path("bills/<bill_number:number>/", views.bill_detail, name="bill_detail"),
     path("bills/<bill_number:number>/paper-copy/", views.bill_paper_copy, name="bill_paper_copy"),

@@ -21,14 +21,15 @@ from django.views.decorators.http import require_http_methods, require_POST
 from accounts.models import Subscriber
 from accounts.selectors import subscriber_is_paperless, subscriber_or_404
 from core.dates import format_cldr_date
+from core.exceptions import ApplicationError
 from core.money import babel_locale
 from core.throttle import throttle_allow
 
-from . import pdf, plan_changes, selectors, services
+from . import appointments, pdf, plan_changes, selectors, services
 from .charts import consumption_page
 from .converters import BILL_NUMBER_PATTERN
-from .forms import BillFilterForm, PlanChangeForm
-from .models import Bill, PlanChange, ServiceAccount
+from .forms import AppointmentMoveForm, BillFilterForm, PlanChangeForm
+from .models import Appointment, Bill, PlanChange, ServiceAccount
 from .numbers import format_account_number
 
 BILLS_PER_PAGE = 12
@@ -44,8 +45,36 @@ def _account(request: HttpRequest, number: str) -> ServiceAccount:
 def dashboard(request: HttpRequest) -> HttpResponse:
     subscriber = subscriber_or_404(request)
     accounts = selectors.account_list_for_dashboard(subscriber_id=subscriber.pk, today=timezone.localdate())
-    context = {"subscriber": subscriber, "accounts": accounts, "overdue_total": sum(a.overdue_count for a in accounts)}
+    context = {
+        "subscriber": subscriber,
+        "accounts": accounts,
+        "overdue_total": sum(a.overdue_count for a in accounts),
+        "appointments": appointments.appointments_upcoming(subscriber_id=subscriber.pk, today=timezone.localdate()),
+    }
     return render(request, "billing/dashboard.html", context)
+
+
+@login_required
+@require_POST
+def appointment_move(request: HttpRequest, pk: int) -> HttpResponse:
+    """Ask once to move a technician's visit; staff see the wish and set the date."""
+    subscriber = subscriber_or_404(request)
+    appointment = get_object_or_404(Appointment, pk=pk, account__subscriber=subscriber)
+    form = AppointmentMoveForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, _("Choose a day and a time of day."))
+        return redirect("billing:dashboard")
+    try:
+        appointments.appointment_move_request(
+            appointment=appointment,
+            preferred_date=form.cleaned_data["preferred_date"],
+            preferred_window=form.cleaned_data["preferred_window"],
+        )
+    except ApplicationError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, _("Your request was sent: your agency will confirm the new date."))
+    return redirect("billing:dashboard")
 
 
 @login_required
