@@ -323,3 +323,26 @@ def test_two_threads_on_one_account_take_the_step_once(subscriber) -> None:
         thread.join()
     assert sorted(taken) == [0, 1]
     assert Message.objects.filter(event=DISCONNECTION_WARNING.name).count() == 1
+
+
+@pytest.mark.django_db
+def test_a_payment_of_the_overdue_amount_orders_one_reconnection_at_once(account, bill, clerk) -> None:
+    from payments.services import payment_apply
+    from payments.tests.factories import ProviderFactory
+
+    # given: disconnected on day 30 (the days are the past, the payment is today)
+    dunning_run(today=day(15))
+    dunning_run(today=day(30))
+    field_order_execute(order=FieldOrder.objects.get(), by=clerk)
+    provider = ProviderFactory()
+    # when: the bank pays what is overdue, and replays the callback
+    for _ in range(2):
+        payment_apply(
+            provider=provider, reference="RECON-1", account_number=account.number, amount=bill.amount_due,
+            currency="TND", paid_at=dt.datetime(2026, 12, 21, 9, tzinfo=dt.UTC),
+        )  # fmt: skip
+    # then: one reconnection order, written with the payment
+    reconnection = FieldOrder.objects.get(kind=FieldOrder.Kind.RECONNECTION)
+    assert reconnection.agency_id == account.subscriber.agency_id
+    dunning_run(today=day(40))
+    assert FieldOrder.objects.filter(kind=FieldOrder.Kind.RECONNECTION).count() == 1
