@@ -18,7 +18,8 @@ from .factories import ServiceAccountFactory
 pytestmark = pytest.mark.django_db
 
 # Session, user, subscriber and the page's own reads: a ceiling, not a target.
-BUDGET = {"dashboard": 2, "bill_list": 3, "consumption": 2, "plan": 6, "bill_detail": 5}
+# The dashboard's third read is the technician visits to come (one indexed query).
+BUDGET = {"dashboard": 3, "bill_list": 3, "consumption": 2, "plan": 6, "bill_detail": 5}
 
 
 def _history(subscriber, months: int) -> list[ServiceAccount]:
