@@ -4,11 +4,9 @@ each test says which day it is (no test depends on the machine's date)."""
 from __future__ import annotations
 
 import datetime as dt
-import threading
 from decimal import Decimal
 
 import pytest
-from django.db import connection
 
 from accounts.models import ChannelKind
 from billing.dunning import (
@@ -32,6 +30,7 @@ from billing.models import (
 )
 from billing.tests.factories import BillFactory, ServiceAccountFactory
 from core.exceptions import ApplicationError
+from core.testing import run_at_once
 from notifications.models import Message
 from notifications.tests.factories import VerifiedChannelFactory
 
@@ -256,8 +255,12 @@ def test_a_paid_bill_goes_no_further(account, bill) -> None:
 
 @pytest.mark.django_db
 def test_a_switched_off_step_is_not_taken(account, bill) -> None:
-    DunningLadderStep.objects.filter(kind=Kind.REMINDER).update(is_active=False)
-    DunningLadderStep.objects.filter(kind=Kind.DISCONNECTION_WARNING).update(days_after_due=10)
+    # update_or_create: the seeded rows (billing 0011) are gone after a
+    # transactional test's flush when the test database is reused.
+    DunningLadderStep.objects.update_or_create(kind=Kind.REMINDER, defaults={"days_after_due": -3, "is_active": False})
+    DunningLadderStep.objects.update_or_create(
+        kind=Kind.DISCONNECTION_WARNING, defaults={"days_after_due": 10, "is_active": True}
+    )
     dunning_run(today=day(-3))
     dunning_run(today=day(10))
     assert kinds(account) == [Kind.DISCONNECTION_WARNING]
@@ -277,25 +280,12 @@ def test_two_runs_at_once_take_each_step_once(subscriber) -> None:
     accounts = [ServiceAccountFactory(subscriber=subscriber) for _ in range(4)]
     for account in accounts:
         BillFactory(account=account, period=dt.date(2026, 10, 1), issue_date=dt.date(2026, 10, 31), due_date=DUE)
-    barrier = threading.Barrier(2)
-    errors: list[BaseException] = []
 
     def run() -> None:
-        try:
-            barrier.wait()
-            dunning_run(today=day(15))
-            dunning_run(today=day(30))
-        except BaseException as error:
-            errors.append(error)
-        finally:
-            connection.close()
+        dunning_run(today=day(15))
+        dunning_run(today=day(30))
 
-    threads = [threading.Thread(target=run) for _ in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert errors == []
+    assert run_at_once([run, run]) == [None, None]
     assert DunningStep.objects.filter(kind=Kind.DISCONNECTION_WARNING).count() == 4
     assert FieldOrder.objects.count() == 4
     assert Message.objects.filter(event=DISCONNECTION_WARNING.name).count() == 4
@@ -306,22 +296,12 @@ def test_two_threads_on_one_account_take_the_step_once(subscriber) -> None:
     VerifiedChannelFactory(subscriber=subscriber, kind=ChannelKind.SMS)
     account = ServiceAccountFactory(subscriber=subscriber)
     BillFactory(account=account, period=dt.date(2026, 10, 1), issue_date=dt.date(2026, 10, 31), due_date=DUE)
-    barrier = threading.Barrier(2)
-    taken: list[int] = []
 
-    def run() -> None:
-        try:
-            barrier.wait()
-            taken.append(len(dunning_account_advance(account_id=account.pk, today=day(15))))
-        finally:
-            connection.close()
+    def run() -> int:
+        return len(dunning_account_advance(account_id=account.pk, today=day(15)))
 
-    threads = [threading.Thread(target=run) for _ in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert sorted(taken) == [0, 1]
+    taken = run_at_once([run, run])
+    assert sorted(taken) == [0, 1], taken  # type: ignore[type-var]
     assert Message.objects.filter(event=DISCONNECTION_WARNING.name).count() == 1
 
 

@@ -4,11 +4,10 @@ approval, the daily switch, the next bill and the confirmation message."""
 from __future__ import annotations
 
 import datetime as dt
-import threading
 from decimal import Decimal
 
 import pytest
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from accounts.models import ChannelKind
@@ -28,6 +27,7 @@ from billing.plan_changes import (
 )
 from billing.services import bill_issue
 from core.dates import month_add
+from core.testing import run_at_once
 from notifications.models import Message
 from notifications.tests.factories import VerifiedChannelFactory
 
@@ -612,34 +612,15 @@ def test_the_preview_refuses_what_the_request_would(account, subscriber, small, 
 # --- Two requests at once ----------------------------------------------------------
 
 
-def _in_threads(*targets) -> list:  # type: ignore[no-untyped-def]
-    barrier = threading.Barrier(len(targets))
-    results: list = [None] * len(targets)
-
-    def run(index: int, target) -> None:  # type: ignore[no-untyped-def]
-        try:
-            barrier.wait()
-            results[index] = target()
-        except Exception as exc:
-            results[index] = exc
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=run, args=(i, t)) for i, t in enumerate(targets)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return results
-
-
 @pytest.mark.django_db(transaction=True)
 def test_two_requests_at_once_make_one_change(subscriber, big, small) -> None:
     account = ServiceAccountFactory(subscriber=subscriber, kind=ServiceKind.MOBILE, plan=big)
     third = mobile_plan("MOB-50", "60.000")
-    results = _in_threads(
-        lambda: plan_change_request(account=account, to_plan=small, requested_by=subscriber.user),
-        lambda: plan_change_request(account=account, to_plan=third, requested_by=subscriber.user),
+    results = run_at_once(
+        [
+            lambda: plan_change_request(account=account, to_plan=small, requested_by=subscriber.user),
+            lambda: plan_change_request(account=account, to_plan=third, requested_by=subscriber.user),
+        ]
     )
     made = [r for r in results if isinstance(r, PlanChange)]
     refusals = [r for r in results if isinstance(r, PlanChangeRefused)]
@@ -652,9 +633,11 @@ def test_two_requests_at_once_make_one_change(subscriber, big, small) -> None:
 def test_two_switches_at_once_apply_a_change_once(subscriber, big, small) -> None:
     account = ServiceAccountFactory(subscriber=subscriber, kind=ServiceKind.MOBILE, plan=big)
     plan_change_request(account=account, to_plan=small, requested_by=subscriber.user, today=dt.date(2027, 1, 20))
-    results = _in_threads(
-        lambda: plan_changes_apply_due(today=dt.date(2027, 2, 1)),
-        lambda: plan_changes_apply_due(today=dt.date(2027, 2, 1)),
+    results = run_at_once(
+        [
+            lambda: plan_changes_apply_due(today=dt.date(2027, 2, 1)),
+            lambda: plan_changes_apply_due(today=dt.date(2027, 2, 1)),
+        ]
     )
     assert sorted(results) == [0, 1], results
     account.refresh_from_db()
@@ -667,9 +650,11 @@ def test_a_cancel_racing_the_switch_ends_one_way_only(subscriber, big, small) ->
     today = timezone.localdate()
     change = _row(account, small, effective_date=month_add(today, 1))
     # The switch runs on the change's day; the subscriber's cancel comes the day before.
-    results = _in_threads(
-        lambda: plan_changes_apply_due(today=change.effective_date),
-        lambda: plan_change_cancel(change=change, cancelled_by=subscriber.user, today=today),
+    results = run_at_once(
+        [
+            lambda: plan_changes_apply_due(today=change.effective_date),
+            lambda: plan_change_cancel(change=change, cancelled_by=subscriber.user, today=today),
+        ]
     )
     change.refresh_from_db()
     account.refresh_from_db()

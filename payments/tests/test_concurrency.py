@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
-from collections.abc import Callable
 from decimal import Decimal
 
 import pytest
@@ -15,6 +14,7 @@ from django.test import Client
 
 from billing.models import Bill, ServiceAccount
 from billing.tests.factories import BillFactory, ServiceAccountFactory
+from core.testing import run_at_once
 from payments.models import Allocation, ApiInbox, Payment
 from payments.services import payment_apply
 
@@ -22,27 +22,6 @@ from .factories import call
 
 pytestmark = pytest.mark.django_db(transaction=True)
 THREADS = 50
-
-
-def _at_once(targets: list[Callable[[], object]]) -> list[object]:
-    barrier = threading.Barrier(len(targets))
-    results: list[object] = [None] * len(targets)
-
-    def run(i: int) -> None:
-        try:
-            barrier.wait()
-            results[i] = targets[i]()
-        except BaseException as exc:
-            results[i] = exc
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(targets))]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=120)
-    return results
 
 
 def _body(account, reference: str, amount: str) -> dict:
@@ -61,7 +40,7 @@ def account(subscriber):
 def test_fifty_copies_of_one_payment_apply_once_and_get_identical_answers(bank, account):
     # Kill Bill #639: a second capture under the same key while the first is unknown.
     body = _body(account, "SAME-REF", "20.000")
-    responses = _at_once([lambda: call(Client(), "POST", "/api/v1/payments", body, provider=bank)] * THREADS)
+    responses = run_at_once([lambda: call(Client(), "POST", "/api/v1/payments", body, provider=bank)] * THREADS)
     statuses = sorted(r.status_code for r in responses)
     assert statuses == [200] * (THREADS - 1) + [201], statuses
     assert len({r.content for r in responses}) == 1
@@ -72,7 +51,7 @@ def test_fifty_copies_of_one_payment_apply_once_and_get_identical_answers(bank, 
 
 def test_one_reference_with_fifty_different_bodies_applies_one_of_them(bank, account):
     bodies = [_body(account, "RACE", f"{i + 1}.000") for i in range(THREADS)]
-    responses = _at_once([lambda b=b: call(Client(), "POST", "/api/v1/payments", b, provider=bank) for b in bodies])
+    responses = run_at_once([lambda b=b: call(Client(), "POST", "/api/v1/payments", b, provider=bank) for b in bodies])
     statuses = sorted(r.status_code for r in responses)
     assert statuses == [201] + [409] * (THREADS - 1), statuses
     payment = Payment.objects.get()
@@ -82,7 +61,7 @@ def test_one_reference_with_fifty_different_bodies_applies_one_of_them(bank, acc
 def test_fifty_different_payments_on_one_account_all_apply_exactly(bank, account):
     amounts = [Decimal("3.217") + Decimal(i) / 1000 for i in range(THREADS)]
     bodies = [_body(account, f"P-{i}", f"{a:f}") for i, a in enumerate(amounts)]
-    responses = _at_once([lambda b=b: call(Client(), "POST", "/api/v1/payments", b, provider=bank) for b in bodies])
+    responses = run_at_once([lambda b=b: call(Client(), "POST", "/api/v1/payments", b, provider=bank) for b in bodies])
     assert [r.status_code for r in responses] == [201] * THREADS, [r.content for r in responses if r.status_code != 201]
     total = sum(amounts)  # 162.075: less than the three bills' 178.500
     bills = list(Bill.objects.filter(account=account).order_by("period"))
@@ -100,7 +79,7 @@ def test_fifty_different_payments_on_one_account_all_apply_exactly(bank, account
 
 def test_fifty_payments_beyond_the_bills_leave_exact_credit(bank, account):
     bodies = [_body(account, f"C-{i}", "5.000") for i in range(THREADS)]
-    responses = _at_once([lambda b=b: call(Client(), "POST", "/api/v1/payments", b, provider=bank) for b in bodies])
+    responses = run_at_once([lambda b=b: call(Client(), "POST", "/api/v1/payments", b, provider=bank) for b in bodies])
     assert [r.status_code for r in responses] == [201] * THREADS
     bills_total = Decimal("178.500")
     assert Bill.objects.filter(account=account).aggregate(s=Sum("amount_paid"))["s"] == bills_total
@@ -112,7 +91,7 @@ def test_a_payment_and_its_reversal_racing_leave_a_consistent_account(bank, acco
     call(Client(), "POST", "/api/v1/payments", _body(account, "R-1", "100.000"), provider=bank)
     reverse = lambda: call(Client(), "POST", "/api/v1/payments/R-1/reversal", {"reason": "dispute"}, provider=bank)  # noqa: E731
     pay = lambda i: call(Client(), "POST", "/api/v1/payments", _body(account, f"R-{i}", "10.000"), provider=bank)  # noqa: E731
-    responses = _at_once([reverse] * 10 + [lambda i=i: pay(i) for i in range(2, 12)])
+    responses = run_at_once([reverse] * 10 + [lambda i=i: pay(i) for i in range(2, 12)])
     assert all(r.status_code in (200, 201) for r in responses), [r.content for r in responses]
     applied = Payment.objects.filter(status=Payment.Status.APPLIED).aggregate(s=Sum("amount"))["s"]
     assert applied == Decimal("100.000")

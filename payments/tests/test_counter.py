@@ -21,6 +21,7 @@ from accounts.tests.factories import AgencyFactory, SubscriberFactory
 from billing.models import Bill, ServiceAccount
 from billing.tests.factories import BillFactory, ServiceAccountFactory
 from core.audit import audit_context
+from core.testing import run_at_once
 from core.tests.test_headers import InlineFinder
 from payments.counter import CounterPaymentRefused, counter_payment_record, counter_provider_for
 from payments.models import CounterPayment, Payment, Provider
@@ -427,23 +428,13 @@ def test_staff_cannot_make_a_counter_provider_by_hand(client, superuser) -> None
 def test_first_payments_racing_at_a_new_agency_share_one_counter(clerk) -> None:
     agency = clerk.agencies.get()
     accounts = [ServiceAccountFactory(subscriber=SubscriberFactory(agency=agency)) for _ in range(6)]
-    barrier, errors = threading.Barrier(len(accounts)), []
-
-    def pay(account: ServiceAccount) -> None:
-        try:
-            barrier.wait()
-            counter_payment_record(clerk=clerk, account=account, amount=Decimal("3"), method="cash")
-        except Exception as exc:  # reported below
-            errors.append(exc)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=pay, args=(a,)) for a in accounts]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert errors == []
+    results = run_at_once(
+        [
+            lambda a=a: counter_payment_record(clerk=clerk, account=a, amount=Decimal("3"), method="cash")
+            for a in accounts
+        ]
+    )
+    assert not [r for r in results if isinstance(r, BaseException)], results
     assert Provider.objects.filter(agency=agency).count() == 1
     assert Payment.objects.filter(provider__agency=agency).count() == len(accounts)
 

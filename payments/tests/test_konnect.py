@@ -20,7 +20,6 @@ from urllib.parse import urlencode
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
-from django.db import connection
 from django.db.models import Sum
 from django.test import Client
 from django.utils import timezone
@@ -28,6 +27,7 @@ from django.utils import timezone
 from accounts.models import Subscriber
 from billing.models import Bill, ServiceAccount
 from billing.tests.factories import BillFactory, ServiceAccountFactory
+from core.testing import run_at_once
 from notifications.models import Message
 from payments import orders, tasks
 from payments.checkout import CheckoutError
@@ -503,7 +503,7 @@ def test_a_webhook_the_poller_and_the_return_page_racing_apply_the_payment_once(
         *[lambda: orders.orders_poll(now=timezone.now() + dt.timedelta(minutes=2))] * 2,
         *[lambda: "paid" in page.get(f"/fr/pay/orders/{order.reference}/").text] * 3,
     ]
-    results = _at_once(racers)
+    results = run_at_once(racers)
     assert not [r for r in results if isinstance(r, BaseException)], results
     assert results[:3] == [200, 200, 200]
     # then: one Payment, the bills paid once (to the millime), one message
@@ -513,27 +513,6 @@ def test_a_webhook_the_poller_and_the_return_page_racing_apply_the_payment_once(
     assert _due(account) == 0 and ServiceAccount.objects.get(pk=account.pk).credit == 0
     assert Message.objects.filter(event="payment_received").count() == 1
     assert PaymentOrder.objects.get().status == PaymentOrder.Status.PAID
-
-
-def _at_once(targets: list[Callable[[], Any]]) -> list[Any]:
-    barrier = threading.Barrier(len(targets))
-    results: list[Any] = [None] * len(targets)
-
-    def run(i: int) -> None:
-        try:
-            barrier.wait()
-            results[i] = targets[i]()
-        except BaseException as exc:
-            results[i] = exc
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(targets))]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=120)
-    return results
 
 
 # --- The client, and the fake as an honest stand-in -------------------------------
