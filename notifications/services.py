@@ -26,6 +26,7 @@ from core.money import Money, format_money
 
 from .events import SECRET_MASK, EventType
 from .models import Message
+from .relay import relay_kick_done, relay_kick_wanted
 from .sms import GSM7_BASIC, GSM7_EXTENDED, sms_length
 from .tasks import outbox_relay
 
@@ -214,10 +215,14 @@ def _kick_relay_on_commit() -> None:
 
 
 def _kick_relay() -> None:
+    # One kick pending at a time: the relay it wakes sends this commit's rows too.
+    if not relay_kick_wanted():
+        return
     try:
         # No publish retries: with the broker down, the periodic relay will find the rows.
         outbox_relay.apply_async(retry=False)
     except Exception:
+        relay_kick_done()  # nothing is pending: the next commit tries again
         logger.warning("Could not enqueue the outbox relay; the periodic relay will.", exc_info=True)
 
 

@@ -456,6 +456,10 @@ SELFCARE_OUTBOX_BATCH = envint("SELFCARE_OUTBOX_BATCH", 200)
 SELFCARE_OUTBOX_SEND_THREADS = envint("SELFCARE_OUTBOX_SEND_THREADS", 8)
 # A row left in "sending" this long (its worker died) goes back to pending.
 SELFCARE_OUTBOX_STALE_SECONDS = envint("SELFCARE_OUTBOX_STALE_SECONDS", 300)
+# One relay kick pending at a time (notifications.relay.relay_kick_wanted): a
+# commit that writes messages while one is pending publishes nothing. A kick the
+# broker lost blocks the next ones this long at most (the beat relays every 10 s).
+SELFCARE_OUTBOX_KICK_SECONDS = envint("SELFCARE_OUTBOX_KICK_SECONDS", 10)
 # Reminders go out this many days before the due date; an overdue notice
 # announces disconnection this many days after the bill is flagged overdue.
 SELFCARE_REMINDER_DAYS = envint("SELFCARE_REMINDER_DAYS", 3)
