@@ -32,6 +32,8 @@ from django.db import models
 from django.http import HttpRequest
 from django.utils.encoding import smart_str
 
+from .sql import insert_returning
+
 # Who an entry names when nobody asked for the write (a Celery task, a command).
 SYSTEM_ACTOR = "system"
 
@@ -193,8 +195,7 @@ def audit_saves(
         changes = model_instance_diff(old, new, fields_to_check=list(fields), use_json_for_changes=as_json)
         if changes:
             entries.append(_entry(new, LogEntry.Action.UPDATE, changes))
-    if entries:
-        LogEntry.objects.bulk_create(entries)
+    insert_returning(LogEntry, entries)
     return len(entries)
 
 

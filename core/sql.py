@@ -13,7 +13,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 from decimal import Decimal
-from functools import cache
+from functools import cache, lru_cache
 from typing import Any, TypeVar
 
 from django.db import connection
@@ -73,3 +73,54 @@ def _converters(model: type[Model], vendor: str) -> list[tuple[Field, Any, list]
         col = field.get_col(table)
         out.append((field, col, [*connection.ops.get_db_converters(col), *field.get_db_converters(connection)]))
     return out
+
+
+# --- Writes ------------------------------------------------------------------
+
+
+def insert_returning(model: type[M], objs: Sequence[M], *, ignore_conflicts: bool = False) -> list[Any]:
+    """INSERT `objs` in one statement and return the new primary keys, set on the
+    objects too (unless `ignore_conflicts`, where skipped rows return nothing).
+
+    What `bulk_create` sends, with the same value preparation per field
+    (`pre_save`, so auto_now_add is filled in, then `get_db_prep_save`), but the
+    statement is built once per model and row count and kept: compiling Django's
+    InsertQuery cost a payment more CPU than PostgreSQL spent running its five
+    INSERTs. Sends no signal, as bulk_create. Portable: SQLite has had
+    `RETURNING` and `ON CONFLICT DO NOTHING` since 3.35.
+    """
+    if not objs:
+        return []
+    fields = _insert_fields(model)
+    params: list[Any] = []
+    for obj in objs:
+        # A foreign key to a row saved since this object was made (Allocation(payment=…)) gets its id.
+        obj._prepare_related_fields_for_save(operation_name="insert_returning")
+        for field in fields:
+            params.append(field.get_db_prep_save(field.pre_save(obj, True), connection))
+    with connection.cursor() as cursor:
+        cursor.execute(_insert_sql(model, len(objs), ignore_conflicts, connection.vendor), params)
+        pks = [row[0] for row in cursor.fetchall()]
+    if not ignore_conflicts:
+        for obj, pk in zip(objs, pks, strict=True):
+            obj.pk = pk
+            obj._state.adding = False
+            obj._state.db = connection.alias
+    return pks
+
+
+@cache
+def _insert_fields(model: type[Model]) -> list[Field]:
+    return [f for f in model._meta.concrete_fields if not f.primary_key]
+
+
+@lru_cache(maxsize=64)  # per row count: a bill run's batches vary; keep the few in use
+def _insert_sql(model: type[Model], count: int, ignore_conflicts: bool, vendor: str) -> str:
+    quote = connection.ops.quote_name
+    columns_sql = ", ".join(quote(f.column) for f in _insert_fields(model))
+    row = "(" + ", ".join(["%s"] * len(_insert_fields(model))) + ")"
+    return (
+        f"INSERT INTO {quote(model._meta.db_table)} ({columns_sql}) VALUES {', '.join([row] * count)}"
+        + (" ON CONFLICT DO NOTHING" if ignore_conflicts else "")
+        + f" RETURNING {quote(model._meta.pk.column)}"
+    )
