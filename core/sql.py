@@ -16,7 +16,7 @@ from decimal import Decimal
 from functools import cache, lru_cache
 from typing import Any, TypeVar
 
-from django.db import connection
+from django.db import DEFAULT_DB_ALIAS, connection, connections
 from django.db.models import Field, Model
 
 M = TypeVar("M", bound=Model)
@@ -57,12 +57,14 @@ def columns(model: type[Model], alias: str) -> str:
 def instance_from_row(model: type[M], values: Sequence[Any]) -> M:
     """A model instance from the values `columns(model, …)` selected, with the
     same conversions the ORM applies (SQLite's text dates and booleans)."""
+    conn = connections[DEFAULT_DB_ALIAS]  # not the proxy: a thread-local look-up per read
+    converters_of = _converters(model, conn.vendor)
     converted = []
-    for value, (_field, col, converters) in zip(values, _converters(model, connection.vendor), strict=True):
+    for value, (_field, col, converters) in zip(values, converters_of, strict=True):
         for converter in converters:
-            value = converter(value, col, connection)
+            value = converter(value, col, conn)
         converted.append(value)
-    return model.from_db(connection.alias, [f.attname for f, _, _ in _converters(model, connection.vendor)], converted)
+    return model.from_db(conn.alias, [f.attname for f, _, _ in converters_of], converted)
 
 
 @cache
@@ -91,21 +93,24 @@ def insert_returning(model: type[M], objs: Sequence[M], *, ignore_conflicts: boo
     """
     if not objs:
         return []
+    # The connection itself, not django.db.connection: every attribute read through
+    # that proxy is a thread-local look-up, and each field's preparation reads several.
+    conn = connections[DEFAULT_DB_ALIAS]
     fields = _insert_fields(model)
     params: list[Any] = []
     for obj in objs:
         # A foreign key to a row saved since this object was made (Allocation(payment=…)) gets its id.
         obj._prepare_related_fields_for_save(operation_name="insert_returning")
         for field in fields:
-            params.append(field.get_db_prep_save(field.pre_save(obj, True), connection))
-    with connection.cursor() as cursor:
-        cursor.execute(_insert_sql(model, len(objs), ignore_conflicts, connection.vendor), params)
+            params.append(field.get_db_prep_save(field.pre_save(obj, True), conn))
+    with conn.cursor() as cursor:
+        cursor.execute(_insert_sql(model, len(objs), ignore_conflicts, conn.vendor), params)
         pks = [row[0] for row in cursor.fetchall()]
     if not ignore_conflicts:
         for obj, pk in zip(objs, pks, strict=True):
             obj.pk = pk
             obj._state.adding = False
-            obj._state.db = connection.alias
+            obj._state.db = conn.alias
     return pks
 
 

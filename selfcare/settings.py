@@ -97,15 +97,18 @@ MIDDLEWARE = [
     "whitenoise.middleware.WhiteNoiseMiddleware",
     # Before anything reads the session, the query or the form: NUL never reaches a query.
     "core.middleware.RefuseUnstorableInputMiddleware",
-    "django.contrib.sessions.middleware.SessionMiddleware",
-    "django.middleware.locale.LocaleMiddleware",
+    # "…NotForApi": Django's (or the package's) middleware, passed by for the signed
+    # bank API under /api/v1/, which has no session, login, CSRF token, language
+    # or flash message (core.middleware.SIGNED_API_PREFIX).
+    "core.middleware.SessionMiddlewareNotForApi",
+    "core.middleware.LocaleMiddlewareNotForApi",
     "django.middleware.common.CommonMiddleware",
-    "django.middleware.csrf.CsrfViewMiddleware",
-    "django.contrib.auth.middleware.AuthenticationMiddleware",
-    "django_otp.middleware.OTPMiddleware",
+    "core.middleware.CsrfViewMiddlewareNotForApi",
+    "core.middleware.AuthenticationMiddlewareNotForApi",
+    "core.middleware.OTPMiddlewareNotForApi",
     # Inside authentication (it reads request.user), so it sees every view's response.
     "core.middleware.NoStoreForPrivatePagesMiddleware",
-    "django.contrib.messages.middleware.MessageMiddleware",
+    "core.middleware.MessageMiddlewareNotForApi",
     # Names the user and client address of every audited write (core/audit.py).
     "core.audit.AuditMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
