@@ -103,17 +103,8 @@ def insert_returning(model: type[M], objs: Sequence[M], *, ignore_conflicts: boo
         obj._prepare_related_fields_for_save(operation_name="insert_returning")
         for field in fields:
             params.append(field.get_db_prep_save(field.pre_save(obj, True), conn))
-    if conn.vendor == "postgresql" and len(objs) > 1:
-        # One array per column (as bulk_create on PostgreSQL): the statement is the
-        # same whatever the number of rows, and its few parameters let psycopg keep
-        # it parsed (it re-parses a statement of more than 50 parameters each time).
-        width = len(fields)
-        sql = _insert_unnest_sql(model, ignore_conflicts)
-        params = [params[column::width] for column in range(width)]
-    else:
-        sql = _insert_sql(model, len(objs), ignore_conflicts, conn.vendor)
     with conn.cursor() as cursor:
-        cursor.execute(sql, params)
+        cursor.execute(_insert_sql(model, len(objs), ignore_conflicts, conn.vendor), params)
         pks = [row[0] for row in cursor.fetchall()]
     if not ignore_conflicts:
         for obj, pk in zip(objs, pks, strict=True):
@@ -135,20 +126,6 @@ def _insert_sql(model: type[Model], count: int, ignore_conflicts: bool, vendor: 
     row = "(" + ", ".join(["%s"] * len(_insert_fields(model))) + ")"
     return (
         f"INSERT INTO {quote(model._meta.db_table)} ({columns_sql}) VALUES {', '.join([row] * count)}"
-        + (" ON CONFLICT DO NOTHING" if ignore_conflicts else "")
-        + f" RETURNING {quote(model._meta.pk.column)}"
-    )
-
-
-@cache
-def _insert_unnest_sql(model: type[Model], ignore_conflicts: bool) -> str:
-    quote = connection.ops.quote_name
-    fields = _insert_fields(model)
-    # varchar[] rather than varchar(64)[]: nothing is truncated on the way (Django does the same).
-    arrays = ", ".join(f"(%s)::{f.db_type(connection).split('(')[0]}[]" for f in fields)
-    return (
-        f"INSERT INTO {quote(model._meta.db_table)} ({', '.join(quote(f.column) for f in fields)}) "
-        f"SELECT * FROM unnest({arrays})"
         + (" ON CONFLICT DO NOTHING" if ignore_conflicts else "")
         + f" RETURNING {quote(model._meta.pk.column)}"
     )
