@@ -33,7 +33,7 @@ from django.db import models
 from django.http import HttpRequest
 from django.utils.encoding import smart_str
 
-from .sql import insert_returning
+from .sql import insert_returning, rows_per_parsed_statement
 
 # Who an entry names when nobody asked for the write (a Celery task, a command).
 SYSTEM_ACTOR = "system"
@@ -193,7 +193,9 @@ def audit_saves(
         changes = _diff(old, new, tuple(fields), as_json)
         if changes:
             entries.append(_entry(new, LogEntry.Action.UPDATE, changes))
-    insert_returning(LogEntry, entries)
+    step = rows_per_parsed_statement(LogEntry)
+    for start in range(0, len(entries), step):
+        insert_returning(LogEntry, entries[start : start + step])
     return len(entries)
 
 

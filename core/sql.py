@@ -114,6 +114,18 @@ def insert_returning(model: type[M], objs: Sequence[M], *, ignore_conflicts: boo
     return pks
 
 
+# psycopg keeps the parse of a statement (its %s turned into $n) only up to this
+# many parameters; a longer one is parsed again at every call.
+PSYCOPG_CACHED_PARAMS = 50
+
+
+def rows_per_parsed_statement(model: type[Model]) -> int:
+    """How many rows of `model` an INSERT may carry and stay parsed once by psycopg:
+    for a few rows on a hot path (a payment's audit entries), two short statements
+    cost less CPU than one long one parsed every time."""
+    return max(1, PSYCOPG_CACHED_PARAMS // len(_insert_fields(model)))
+
+
 @cache
 def _insert_fields(model: type[Model]) -> list[Field]:
     return [f for f in model._meta.concrete_fields if not f.primary_key]
