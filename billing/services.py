@@ -157,16 +157,28 @@ def bill_pay_from_credit(*, bill: Bill) -> Decimal:
 
 
 BILLS_PAID_SQL = "UPDATE billing_bill SET amount_paid = %s, amount_due = %s, status = %s WHERE id = %s"
+BILLS_PAID_UNNEST_SQL = (
+    "UPDATE billing_bill AS b SET amount_paid = v.paid, amount_due = v.due, status = v.status "
+    "FROM unnest(%s::bigint[], %s::numeric[], %s::numeric[], %s::text[]) AS v(id, paid, due, status) WHERE b.id = v.id"
+)
 
 
 def bills_paid_write(*, bills: Sequence[Bill]) -> None:
     """Write the paid amount, amount due and status of `bills`, rows the caller
     holds locked and moved with `Bill.set_amount_paid` (a payment applied):
-    one statement per bill sent in one round trip (psycopg's pipeline), without
+    one UPDATE from arrays on PostgreSQL (a statement per bill elsewhere), without
     the CASE per column and row that `bulk_update` compiles. Sends no signal:
     the caller audits the change (core.audit.audit_saves)."""
-    if bills:
-        with connection.cursor() as cursor:
+    if not bills:
+        return
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":  # one statement, whatever the number of bills
+            cursor.execute(
+                BILLS_PAID_UNNEST_SQL,
+                [[b.pk for b in bills], [b.amount_paid for b in bills], [b.amount_due for b in bills],
+                 [str(b.status) for b in bills]],
+            )  # fmt: skip
+        else:
             cursor.executemany(BILLS_PAID_SQL, [(b.amount_paid, b.amount_due, b.status, b.pk) for b in bills])
 
 

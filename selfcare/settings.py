@@ -98,15 +98,18 @@ MIDDLEWARE = [
     "whitenoise.middleware.WhiteNoiseMiddleware",
     # Before anything reads the session, the query or the form: NUL never reaches a query.
     "core.middleware.RefuseUnstorableInputMiddleware",
-    "django.contrib.sessions.middleware.SessionMiddleware",
-    "django.middleware.locale.LocaleMiddleware",
+    # "…NotForApi": Django's (or the package's) middleware, passed by for the signed
+    # bank API under /api/v1/, which has no session, login, CSRF token, language
+    # or flash message (core.middleware.SIGNED_API_PREFIX).
+    "core.middleware.SessionMiddlewareNotForApi",
+    "core.middleware.LocaleMiddlewareNotForApi",
     "django.middleware.common.CommonMiddleware",
-    "django.middleware.csrf.CsrfViewMiddleware",
-    "django.contrib.auth.middleware.AuthenticationMiddleware",
-    "django_otp.middleware.OTPMiddleware",
+    "core.middleware.CsrfViewMiddlewareNotForApi",
+    "core.middleware.AuthenticationMiddlewareNotForApi",
+    "core.middleware.OTPMiddlewareNotForApi",
     # Inside authentication (it reads request.user), so it sees every view's response.
     "core.middleware.NoStoreForPrivatePagesMiddleware",
-    "django.contrib.messages.middleware.MessageMiddleware",
+    "core.middleware.MessageMiddlewareNotForApi",
     # Names the user and client address of every audited write (core/audit.py).
     "core.audit.AuditMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
@@ -460,6 +463,10 @@ SELFCARE_OUTBOX_BATCH = envint("SELFCARE_OUTBOX_BATCH", 200)
 SELFCARE_OUTBOX_SEND_THREADS = envint("SELFCARE_OUTBOX_SEND_THREADS", 8)
 # A row left in "sending" this long (its worker died) goes back to pending.
 SELFCARE_OUTBOX_STALE_SECONDS = envint("SELFCARE_OUTBOX_STALE_SECONDS", 300)
+# One relay kick pending at a time (notifications.relay.relay_kick_wanted): a
+# commit that writes messages while one is pending publishes nothing. A kick the
+# broker lost blocks the next ones this long at most (the beat relays every 10 s).
+SELFCARE_OUTBOX_KICK_SECONDS = envint("SELFCARE_OUTBOX_KICK_SECONDS", 10)
 # Reminders go out this many days before the due date; an overdue notice
 # announces disconnection this many days after the bill is flagged overdue.
 # The overdue ladder's days are in the back office (DunningLadderStep); this is the
