@@ -427,14 +427,14 @@ class BillLine(models.Model):
         ]
         indexes = [models.Index(fields=["levy"], condition=Q(levy__isnull=False), name="billline_levy_idx")]
 
+    def __str__(self) -> str:
+        return f"{self.bill_id}#{self.position} {self.amount}"
+
     @property
     def label(self) -> str:
         if self.levy_id is not None:
             return self.levy.name
         return self.get_kind_display()
-
-    def __str__(self) -> str:
-        return f"{self.bill_id}#{self.position} {self.amount}"
 
 
 class PrintRequest(AuditScoped, models.Model):

@@ -415,6 +415,14 @@ SELFCARE_DISCONNECTION_NOTICE_DAYS = envint("SELFCARE_DISCONNECTION_NOTICE_DAYS"
 # Paid SMS alert service: yearly fee, added to the first bill of each year.
 SELFCARE_SMS_ALERT_YEARLY_FEE = env("SELFCARE_SMS_ALERT_YEARLY_FEE", "1.000")
 
+# --- Bill runs --------------------------------------------------------------
+# Accounts per chunk: one transaction and one Celery task each.
+SELFCARE_BILL_RUN_CHUNK = envint("SELFCARE_BILL_RUN_CHUNK", 5000)
+# A meter not read this month is billed on the average of its last readings (at most this many).
+SELFCARE_ESTIMATE_PERIODS = envint("SELFCARE_ESTIMATE_PERIODS", 6)
+if SELFCARE_BILL_RUN_CHUNK < 1 or not 1 <= SELFCARE_ESTIMATE_PERIODS <= 24:
+    raise ImproperlyConfigured("SELFCARE_BILL_RUN_CHUNK must be >= 1 and SELFCARE_ESTIMATE_PERIODS within 1..24.")
+
 # --- Security -------------------------------------------------------------
 # Production (DEBUG off) is HTTPS-only by default; each switch can be turned off
 # behind a proxy that does it instead.
