@@ -55,6 +55,9 @@ SUPERVISOR_PERMISSIONS = (
     "billing.add_readingcorrection",
     "billing.announce_bill",
     "billing.approve_changerequest",
+    # Bill runs of their agencies (every agency: superusers only, billing.admin).
+    "billing.view_billrun",
+    "billing.add_billrun",
     "notifications.resend_message",
     "notifications.view_deliveryreport",
     # Their agency's opening hours, emergency reductions and paperless date.

@@ -554,3 +554,26 @@ def _chunk_bill_sql(chunk: BillRunChunk) -> ChunkCounts:
 def _announce_per_bill(bill_ids: list[int]) -> int:
     """The per-message path, for a locale the set-based writer cannot format."""
     return bills_announce(bills=bills_with_channels(Bill.objects.filter(pk__in=bill_ids)).iterator(chunk_size=1000))
+
+
+# --- Reads for the run's pages ----------------------------------------------------
+
+
+def period_parse(text: str) -> dt.date:
+    """`2026-11` (what an operator types) as the month's first day; refuses anything else."""
+    try:
+        return dt.datetime.strptime(text.strip(), "%Y-%m").date()
+    except ValueError:
+        raise BillRunRefused(_("Give the month as YYYY-MM, e.g. 2026-11."), code="bad_period") from None
+
+
+def bill_run_skipped_accounts(*, run: BillRun, limit: int = 50) -> list[ServiceAccount]:
+    """Meters of the run's scope with no bill for its period and no reading ever
+    up to it: what the run counted as skipped (no estimate possible)."""
+    scope = run_scope(period=run.period, agency_id=run.agency_id, billing_cycle=run.billing_cycle)
+    return list(
+        scope.filter(kind__in=UTILITY_KINDS)
+        .exclude(bills__period=run.period)
+        .exclude(consumptions__period__lte=run.period)
+        .order_by("id")[:limit]
+    )

@@ -59,7 +59,9 @@ def month(n: int) -> dt.date:
 def channels_for(subscriber, *specs) -> None:
     now = timezone.now()
     for n, (kind, language, verified, wants_bills) in enumerate(specs):
-        address = f"s{subscriber.pk}-{n}@example.com" if kind == "email" else f"+216209{subscriber.pk % 1000:03d}{n:02d}"
+        address = (
+            f"s{subscriber.pk}-{n}@example.com" if kind == "email" else f"+216209{subscriber.pk % 1000:03d}{n:02d}"
+        )
         ContactChannel.objects.create(
             subscriber=subscriber, kind=kind, address=address, language=language,
             verified_at=now if verified else None, wants_bills=wants_bills,
@@ -69,7 +71,9 @@ def channels_for(subscriber, *specs) -> None:
 @pytest.fixture
 def sample(db) -> dict:
     """Every kind of plan and account a run meets, tranche edges included."""
-    elec = PlanFactory(code="E", tiers=[(0, 50, "0.062"), (50, 100, "0.096"), (100, 200, "0.176"), (200, None, "0.218")])
+    elec = PlanFactory(
+        code="E", tiers=[(0, 50, "0.062"), (50, 100, "0.096"), (100, 200, "0.176"), (200, None, "0.218")]
+    )
     PlanLevy.objects.create(plan=elec, position=1, name_ar="معلوم بلدي", name_fr="Taxe municipale",
                             name_en="Municipal levy", amount=Decimal("0.500"), taxable=True)  # fmt: skip
     PlanLevy.objects.create(plan=elec, position=2, name_ar="معلوم التلفزة", name_fr="Redevance TV",
@@ -220,8 +224,10 @@ def test_the_run_announces_exactly_what_bill_announce_writes(sample) -> None:
     run = start()
     run_all(run)
 
-    bills = Bill.objects.filter(period=PERIOD).select_related("account").exclude(
-        account=sample["accounts"]["already-billed"]
+    bills = (
+        Bill.objects.filter(period=PERIOD)
+        .select_related("account")
+        .exclude(account=sample["accounts"]["already-billed"])
     )
     written = {m.dedupe_key: m for m in Message.objects.filter(event="bill_issued")}
     expected = {}
