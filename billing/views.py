@@ -85,7 +85,7 @@ def bill_detail(request: HttpRequest, number: str) -> HttpResponse:
         "billing/bill_detail.html",
         {
             "bill": bill,
-            "lines": bill.lines.all(),
+            "lines": bill.lines.select_related("levy"),
             "is_overdue": bill.is_overdue(today),
             "today": today,
             # The paper-copy button: for those who get no paper bill, by choice or by their agency.

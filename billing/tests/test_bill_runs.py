@@ -5,17 +5,19 @@ survives crashes, a second worker and payments racing it."""
 from __future__ import annotations
 
 import datetime as dt
+import threading
 from decimal import Decimal
 
 import pytest
+from django.db import connection
 from django.utils import timezone
 
 from accounts.models import ContactChannel
-from accounts.tests.factories import SubscriberFactory
+from accounts.tests.factories import AgencyFactory, SubscriberFactory
 from billing import runs
 from billing.messages import BILL_ISSUED, bill_context
-from billing.models import Bill, BillRun, Plan, PlanLevy, ServiceAccount, ServiceKind, Unit
-from billing.runs import bill_run_chunk_process, bill_run_start, usage_for_billing
+from billing.models import Bill, BillLine, BillRun, BillRunChunk, Plan, PlanLevy, ServiceAccount, ServiceKind, Unit
+from billing.runs import bill_run_chunk_process, bill_run_resume, bill_run_start, usage_for_billing
 from billing.services import sms_alert_fee_lines, sms_alert_subscribe
 from billing.tariffs import bill_compute, plan_terms
 from core.dates import month_add
@@ -255,3 +257,271 @@ def test_the_run_announces_exactly_what_bill_announce_writes(sample) -> None:
         assert {f: getattr(message, f) for f in fields} == {f: getattr(row, f) for f in fields}, key
         assert message.next_attempt_at == message.created_at
     assert sum(c.messages for c in run.chunks.all()) == len(written)
+
+
+# --- Crashes, re-runs, workers side by side ------------------------------------
+
+
+def meters(count: int, *, credit: str = "0", channel: bool = True) -> list[ServiceAccount]:
+    """`count` read electricity meters, each its own subscriber with a verified SMS channel."""
+    plan = PlanFactory(code=f"P{count}-{ServiceAccount.objects.count()}")
+    accounts = []
+    for n in range(count):
+        subscriber = SubscriberFactory()
+        if channel:
+            channels_for(subscriber, ("sms", ("ar", "fr", "en")[n % 3], True, True))
+        account = ServiceAccountFactory(subscriber=subscriber, plan=plan, opened_on=OPENED, credit=Decimal(credit))
+        reading(account, str(40 + 7 * n))
+        accounts.append(account)
+    return accounts
+
+
+class Crash(RuntimeError):
+    pass
+
+
+def crash(chunk: BillRunChunk) -> None:
+    raise Crash("the worker died")
+
+
+def test_a_run_that_crashed_halfway_is_resumed_and_bills_each_account_once(db) -> None:
+    accounts = meters(20)
+    run = start(chunk_size=4)
+    chunks = runs.bill_run_pending_chunks(run=run)
+    assert len(chunks) == 5
+
+    # given two chunks billed, a third whose worker dies after all its writes,
+    # and two never reached
+    for chunk_id in chunks[:2]:
+        assert bill_run_chunk_process(chunk_id=chunk_id) == "done"
+    with pytest.raises(Crash):
+        bill_run_chunk_process(chunk_id=chunks[2], before_commit=crash)
+
+    run.refresh_from_db()
+    assert run.status == BillRun.Status.RUNNING
+    assert (run.billed, run.failed, run.chunks_done) == (8, 4, 2)
+    assert "the worker died" in run.errors
+    assert Bill.objects.filter(period=PERIOD).count() == 8  # the third chunk rolled back whole
+    assert Message.objects.count() == 8
+    assert not Bill.objects.filter(account__in=accounts[8:12]).exists()
+
+    # when the run is resumed
+    assert bill_run_resume(run=run) == 3
+    run_all(run)
+
+    # then every account has one bill, one line set and one message
+    assert run.status == BillRun.Status.FINISHED
+    assert (run.accounts_in_scope, run.billed, run.failed, run.chunks_done, run.errors) == (20, 20, 0, 5, "")
+    for account in accounts:
+        assert Bill.objects.filter(account=account, period=PERIOD).count() == 1
+    assert BillLine.objects.filter(bill__period=PERIOD).values("bill_id", "position").distinct().count() == (
+        BillLine.objects.filter(bill__period=PERIOD).count()
+    )
+    assert Message.objects.count() == 20
+
+    # and a new run of the same month finds everything billed
+    again = start(chunk_size=7)
+    run_all(again)
+    assert (again.status, again.billed, again.already_billed) == (BillRun.Status.FINISHED, 0, 20)
+    assert Bill.objects.filter(period=PERIOD).count() == 20
+    assert Message.objects.count() == 20
+
+
+def test_a_chunk_done_is_not_billed_again_when_its_task_comes_twice(db) -> None:
+    meters(3)
+    run = start()
+    (chunk_id,) = runs.bill_run_pending_chunks(run=run)
+    assert bill_run_chunk_process(chunk_id=chunk_id) == "done"
+    assert bill_run_chunk_process(chunk_id=chunk_id) == "taken"
+    assert BillRunChunk.objects.get(pk=chunk_id).attempts == 1
+    assert Bill.objects.count() == 3
+
+
+def test_a_failed_run_is_marked_failed_once_every_chunk_has_ended(db) -> None:
+    meters(6)
+    run = start(chunk_size=3)
+    first, second = runs.bill_run_pending_chunks(run=run)
+    with pytest.raises(Crash):
+        bill_run_chunk_process(chunk_id=first, before_commit=crash)
+    bill_run_chunk_process(chunk_id=second)
+    run.refresh_from_db()
+    assert (run.status, run.billed, run.failed) == (BillRun.Status.FAILED, 3, 3)
+    assert run.finished_at is not None
+
+    bill_run_resume(run=run)
+    run_all(run)
+    assert (run.status, run.billed, run.failed, run.errors) == (BillRun.Status.FINISHED, 6, 0, "")
+
+
+def run_threads(*targets) -> list[BaseException]:
+    """Each target in its own thread and database connection, started together."""
+    barrier = threading.Barrier(len(targets))
+    errors: list[BaseException] = []
+
+    def wrap(target):  # type: ignore[no-untyped-def]
+        def run() -> None:
+            try:
+                barrier.wait()
+                target()
+            except BaseException as exc:
+                errors.append(exc)
+            finally:
+                connection.close()
+
+        return run
+
+    threads = [threading.Thread(target=wrap(t)) for t in targets]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return errors
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_workers_on_the_same_run_bill_each_chunk_once() -> None:
+    meters(30)
+    run = start(chunk_size=3)
+    chunk_ids = runs.bill_run_pending_chunks(run=run)
+    outcomes: list[str] = []
+
+    def worker(order: list[int]):  # type: ignore[no-untyped-def]
+        return lambda: outcomes.extend(bill_run_chunk_process(chunk_id=c) for c in order)
+
+    # both workers are handed every chunk (a redelivered queue), in opposite orders
+    errors = run_threads(worker(chunk_ids), worker(chunk_ids[::-1]))
+
+    assert errors == []
+    assert outcomes.count("done") == 10 and len(outcomes) == 20
+    run.refresh_from_db()
+    assert (run.status, run.chunks_done, run.billed, run.already_billed) == (BillRun.Status.FINISHED, 10, 30, 0)
+    assert set(BillRunChunk.objects.values_list("attempts", flat=True)) == {1}
+    assert Bill.objects.filter(period=PERIOD).count() == 30
+    assert Message.objects.count() == 30
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_runs_of_the_same_month_at_once_make_one_bill_per_account() -> None:
+    meters(24)
+    first, second = start(chunk_size=5), start(chunk_size=7)
+
+    errors = run_threads(lambda: run_all(first), lambda: run_all(second))
+
+    assert errors == []
+    first.refresh_from_db()
+    second.refresh_from_db()
+    assert first.status == second.status == BillRun.Status.FINISHED
+    assert first.billed + second.billed == 24
+    assert first.billed + first.already_billed == second.billed + second.already_billed == 24
+    assert Bill.objects.filter(period=PERIOD).count() == 24
+    assert Message.objects.count() == 24
+
+
+@pytest.mark.django_db(transaction=True)
+def test_payments_racing_the_run_never_use_credit_twice() -> None:
+    from payments.services import payment_apply
+    from payments.tests.factories import ProviderFactory
+
+    bank = ProviderFactory(name="Banque", key_id="race")
+    accounts = meters(24, channel=False)
+    paid_at = timezone.now()
+    # given money paid ahead: each account holds 5.000 of credit
+    for account in accounts:
+        payment_apply(provider=bank, reference=f"A-{account.pk}", account_number=account.number,
+                      amount=Decimal("5.000"), currency="TND", paid_at=paid_at)  # fmt: skip
+    run = start(chunk_size=4)
+
+    def pay() -> None:
+        for account in accounts:
+            payment_apply(provider=bank, reference=f"B-{account.pk}", account_number=account.number,
+                          amount=Decimal("7.000"), currency="TND", paid_at=paid_at)  # fmt: skip
+
+    # when a worker bills while the bank pays each account again
+    errors = run_threads(lambda: run_all(run), pay)
+
+    # then every millime paid is on the bill or in the credit, once
+    assert errors == []
+    for account in ServiceAccount.objects.filter(pk__in=[a.pk for a in accounts]):
+        bill = Bill.objects.get(account=account, period=PERIOD)
+        assert account.credit >= 0
+        assert bill.amount_paid + account.credit == Decimal("12.000"), account.number
+        assert bill.amount_due == bill.amount_total - bill.amount_paid
+    run.refresh_from_db()
+    assert (run.status, run.billed) == (BillRun.Status.FINISHED, 24)
+
+
+def test_announcing_the_period_again_after_a_run_sends_nothing_twice(db) -> None:
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    meters(5)
+    run_all(start())
+    out = StringIO()
+    call_command("announce_bills", period=f"{PERIOD:%Y-%m}", stdout=out)
+    assert out.getvalue().startswith("0 bill messages")
+    assert Message.objects.count() == 5
+
+
+def test_the_subscriber_sees_the_new_bill_at_once(subscriber_client, subscriber) -> None:
+    from django.urls import reverse
+
+    plan = PlanFactory()
+    PlanLevy.objects.create(plan=plan, position=1, name_ar="معلوم التلفزة", name_fr="Redevance TV",
+                            name_en="TV fee", amount=Decimal("1.000"))  # fmt: skip
+    read = ServiceAccountFactory(subscriber=subscriber, plan=plan, opened_on=OPENED)
+    reading(read, "75")
+    unread = ServiceAccountFactory(subscriber=subscriber, plan=plan, opened_on=OPENED)
+    reading(unread, "120", period=month(1))
+    assert subscriber_client.get(reverse("billing:bill_list")).content.count(PERIOD.strftime("%Y%m").encode()) == 0
+
+    run_all(start())
+
+    page = subscriber_client.get(reverse("billing:bill_list")).content.decode()
+    for account in (read, unread):
+        bill = Bill.objects.get(account=account, period=PERIOD)
+        assert bill.number in page
+    estimated = Bill.objects.get(account=unread)
+    detail = subscriber_client.get(reverse("billing:bill_detail", args=[estimated.number])).content.decode()
+    assert 'data-testid="estimated"' in detail and "Redevance TV" in detail
+
+
+def test_the_command_bills_a_month_with_a_progress_bar(db) -> None:
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    agency = AgencyFactory(code="SFX-N")
+    accounts = meters(4)
+    for account in accounts[:3]:
+        account.subscriber.agency = agency
+        account.subscriber.save()
+    ServiceAccount.objects.filter(pk=accounts[0].pk).update(billing_cycle=2)
+    out = StringIO()
+
+    call_command("bill_run", period=f"{PERIOD:%Y-%m}", agency="SFX-N", cycle=1, chunk_size=1, stdout=out)
+
+    text = out.getvalue()
+    assert "[" + "#" * 30 + "] 100%" in text and "chunks 2/2" in text
+    assert "Finished: 2 billed on a reading" in text
+    assert set(Bill.objects.values_list("account_id", flat=True)) == {accounts[1].pk, accounts[2].pk}
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"period": "2026-13"}, "YYYY-MM"),
+        ({"period": "next month"}, "YYYY-MM"),
+        ({"period": "2999-01"}, "not begun"),
+        ({"period": "2026-01", "agency": "NOPE"}, "No agency"),
+        ({"period": "2026-01", "cycle": 40}, "1 to 31"),
+        ({"period": "2026-01", "issue_date": "tomorrow"}, "YYYY-MM-DD"),
+        ({}, "--period is required"),
+        ({"resume": 999999}, "no bill run"),
+    ],
+)
+def test_the_command_refuses_bad_input_with_a_sentence(db, options: dict, message: str) -> None:
+    from django.core.management import CommandError, call_command
+
+    with pytest.raises(CommandError, match=message):
+        call_command("bill_run", **options)
