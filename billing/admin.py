@@ -101,7 +101,7 @@ class ServiceAccountAdmin(AccountNumberSearchMixin, AgencyScopedAdmin):
     # Whose contract it is changes only by a transfer a supervisor approves.
     readonly_fields = ["number", "kind", "holder"]
     # Opening: the number comes from the account sequence and the kind from the plan.
-    add_fields = ["subscriber", "plan", "billing_mode", "meter_number", "service_address", "opened_on", "billing_cycle"]
+    add_fields = ["subscriber", "plan", "billing_mode", "meter_number", "service_address", "opened_on"]
 
     @admin.display(description=_("agency"), ordering="subscriber__agency__code")
     def agency(self, obj: ServiceAccount) -> str:
@@ -509,7 +509,7 @@ class BillRunStartForm(forms.ModelForm):
 
     def clean_period(self):  # type: ignore[no-untyped-def]
         try:
-            return runs.period_parse(self.cleaned_data["period"])
+            return runs.period_check(runs.period_parse(self.cleaned_data["period"]))
         except runs.BillRunRefused as exc:
             raise forms.ValidationError(exc.message) from None
 

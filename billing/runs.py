@@ -134,10 +134,7 @@ def bill_run_start(
     """Record a run and plan its chunks, all pending: the caller hands them to
     the workers (billing.tasks.bill_run_enqueue) or processes them itself."""
     today = timezone.localdate()
-    if period.day != 1:
-        raise BillRunRefused(_("A bill run bills a whole month: give its first day."), code="period_not_month")
-    if period > today.replace(day=1):
-        raise BillRunRefused(_("This month has not begun yet."), code="period_in_future")
+    period_check(period)
     if billing_cycle is not None and not 1 <= billing_cycle <= 31:
         raise BillRunRefused(_("A billing cycle is a number from 1 to 31."), code="bad_cycle")
     chunk_size = chunk_size or settings.SELFCARE_BILL_RUN_CHUNK
@@ -565,6 +562,15 @@ def period_parse(text: str) -> dt.date:
         return dt.datetime.strptime(text.strip(), "%Y-%m").date()
     except ValueError:
         raise BillRunRefused(_("Give the month as YYYY-MM, e.g. 2026-11."), code="bad_period") from None
+
+
+def period_check(period: dt.date) -> dt.date:
+    """A month that can be billed: a first day, and not a month to come."""
+    if period.day != 1:
+        raise BillRunRefused(_("A bill run bills a whole month: give its first day."), code="period_not_month")
+    if period > timezone.localdate().replace(day=1):
+        raise BillRunRefused(_("This month has not begun yet."), code="period_in_future")
+    return period
 
 
 def bill_run_skipped_accounts(*, run: BillRun, limit: int = 50) -> list[ServiceAccount]:

@@ -63,6 +63,7 @@ def alices_agency(subscriber, clerk, supervisor) -> dict:
             consumption=consumption, quantity=Decimal("12.000"), meter_index=None, reason="Misread", corrected_by=supervisor
         ),
         _payment(account),
+        _bill_run(subscriber.agency),
     ]  # fmt: skip
     by_model: dict = {}
     for row in rows:
@@ -84,6 +85,14 @@ def _payment(account):
         provider=ProviderFactory(), reference="SCOPE-1", account_number=account.number, amount=Decimal("1.000"),
         currency="TND", paid_at=dt.datetime(2026, 12, 2, tzinfo=dt.UTC),
     ).payment  # fmt: skip
+
+
+def _bill_run(agency):
+    import datetime as dt
+
+    from billing.models import BillRun
+
+    return BillRun.objects.create(period=dt.date(2026, 11, 1), agency=agency, issue_date=dt.date(2026, 12, 2))
 
 
 @pytest.fixture
