@@ -42,7 +42,9 @@ def test_a_superuser_bills_every_agency_and_lands_on_the_runs_page(
     with django_capture_on_commit_callbacks(execute=True):
         response = client.post(ADD, {"period": f"{PERIOD:%Y-%m}", "issue_date": ""})
     run = BillRun.objects.get()
-    assert response.status_code == 302 and response["Location"] == reverse("admin:billing_billrun_change", args=[run.pk])
+    assert response.status_code == 302 and response["Location"] == reverse(
+        "admin:billing_billrun_change", args=[run.pk]
+    )
     run.refresh_from_db()
     assert (run.status, run.agency, run.billed, run.created_by) == (BillRun.Status.FINISHED, None, 2, superuser)
     assert Bill.objects.filter(period=PERIOD).count() == 2
@@ -127,8 +129,6 @@ def test_resuming_a_failed_run_bills_what_it_missed(
     assert "lost connection" in page
 
     with django_capture_on_commit_callbacks(execute=True):
-        client.post(
-            reverse("admin:billing_billrun_changelist"), {"action": "resume", "_selected_action": [run.pk]}
-        )
+        client.post(reverse("admin:billing_billrun_changelist"), {"action": "resume", "_selected_action": [run.pk]})
     run.refresh_from_db()
     assert (run.status, run.billed, run.failed) == (BillRun.Status.FINISHED, 2, 0)
