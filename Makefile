@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test lint format messages bench-portal bench-notifications clean
+.PHONY: run test lint format messages bench-portal bench-notifications bench-bill-run clean
 
 # The virtualenv is rebuilt when a requirements file changes.
 $(VENV)/.installed-run: requirements.txt
@@ -81,3 +81,7 @@ bench-notifications: $(VENV)/.installed-dev
 
 clean:
 	rm -rf $(VENV) var staticfiles .pytest_cache .ruff_cache
+
+# N accounts billed by the bill run on Celery workers, against a raw COPY (default N = 1,000,000).
+bench-bill-run: $(VENV)/.installed-dev
+	$(TEST_ENV) scripts/with-services.sh $(PY) benchmarks/bill_run.py --accounts $(or $(N),1000000)

@@ -223,8 +223,10 @@ def bill_run_chunk_process(*, chunk_id: int, before_commit: Callable[[BillRunChu
     tests use it to fail a chunk after all its writes)."""
     try:
         with transaction.atomic():
+            # The chunk's row only (of=self): locking its run too would make every
+            # other worker skip every other chunk while this one is billed.
             chunk = (
-                BillRunChunk.objects.select_for_update(skip_locked=True)
+                BillRunChunk.objects.select_for_update(skip_locked=True, of=("self",))
                 .select_related("run")
                 .filter(pk=chunk_id, status__in=[BillRunChunk.Status.PENDING, BillRunChunk.Status.FAILED])
                 .first()

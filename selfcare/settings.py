@@ -348,6 +348,10 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = envint("CELERY_PREFETCH", 4)
 CELERY_TASK_TIME_LIMIT = envint("CELERY_TASK_TIME_LIMIT", 300)
 CELERY_TASK_SOFT_TIME_LIMIT = envint("CELERY_TASK_SOFT_TIME_LIMIT", 240)
 CELERY_TIMEZONE = TIME_ZONE
+# Bill runs may have workers of their own (`celery -A selfcare worker -Q <queue>`),
+# so a national run never delays a verification code; by default they share the queue.
+SELFCARE_BILL_RUN_QUEUE = env("SELFCARE_BILL_RUN_QUEUE", "celery")
+CELERY_TASK_ROUTES = {"billing.tasks.bill_run_chunk": {"queue": SELFCARE_BILL_RUN_QUEUE}}
 CELERY_BEAT_SCHEDULE = {
     "flag-overdue-bills": {"task": "billing.tasks.bills_flag_overdue", "schedule": 3600.0},
     # Daily in effect: the dedupe key holds one reminder per bill and channel.

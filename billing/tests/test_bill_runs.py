@@ -401,6 +401,34 @@ def test_two_workers_on_the_same_run_bill_each_chunk_once() -> None:
 
 
 @pytest.mark.django_db(transaction=True)
+def test_a_second_worker_bills_another_chunk_while_the_first_is_still_billing() -> None:
+    meters(6)
+    run = start(chunk_size=3)
+    first, second = runs.bill_run_pending_chunks(run=run)
+    inside, second_done = threading.Event(), threading.Event()
+    outcomes: dict[str, str] = {}
+
+    def hold(chunk: BillRunChunk) -> None:
+        inside.set()
+        assert second_done.wait(20), "the second worker was held up by the first"
+
+    def worker_a() -> None:
+        outcomes["a"] = bill_run_chunk_process(chunk_id=first, before_commit=hold)
+
+    def worker_b() -> None:
+        assert inside.wait(20)
+        outcomes["b"] = bill_run_chunk_process(chunk_id=second)
+        second_done.set()
+
+    errors = run_threads(worker_a, worker_b)
+
+    assert errors == []
+    assert outcomes == {"a": "done", "b": "done"}
+    run.refresh_from_db()
+    assert (run.status, run.billed) == (BillRun.Status.FINISHED, 6)
+
+
+@pytest.mark.django_db(transaction=True)
 def test_two_runs_of_the_same_month_at_once_make_one_bill_per_account() -> None:
     meters(24)
     first, second = start(chunk_size=5), start(chunk_size=7)
