@@ -301,9 +301,12 @@ class Bill(AuditScoped, models.Model):
 
     # Account number and period (0123456789-202611): unique by construction,
     # and a clerk can tell from it whose bill it is.
-    number = models.CharField(_("bill number"), max_length=20, unique=True)
+    # Unique by a constraint rather than unique=True, which would add a second
+    # (LIKE) index that no query uses and every bill run would maintain.
+    number = models.CharField(_("bill number"), max_length=20)
+    # Indexed by the (account, period) constraint, which starts with it.
     account = models.ForeignKey(
-        ServiceAccount, on_delete=models.PROTECT, related_name="bills", verbose_name=_("account")
+        ServiceAccount, on_delete=models.PROTECT, related_name="bills", verbose_name=_("account"), db_index=False
     )
     period = models.DateField(_("period"), help_text=_("First day of the billed month."))
     issue_date = models.DateField(_("issue date"))
@@ -327,6 +330,7 @@ class Bill(AuditScoped, models.Model):
         permissions = [("announce_bill", _("Can send the bill-issued messages"))]
         constraints = [
             models.UniqueConstraint(fields=["account", "period"], name="bill_one_per_account_period"),
+            models.UniqueConstraint(fields=["number"], name="bill_number_unique"),
             models.CheckConstraint(condition=Q(period__day=1), name="bill_period_first_day"),
             models.CheckConstraint(condition=Q(due_date__gte=F("issue_date")), name="bill_due_after_issue"),
             models.CheckConstraint(
@@ -401,7 +405,10 @@ class BillLine(models.Model):
         ADJUSTMENT = "adjustment", _("Adjustment")
         LEVY = "levy", _("Levy")
 
-    bill = models.ForeignKey(Bill, on_delete=models.CASCADE, related_name="lines", verbose_name=_("bill"))
+    # Indexed by the (bill, position) constraint, which starts with it.
+    bill = models.ForeignKey(
+        Bill, on_delete=models.CASCADE, related_name="lines", verbose_name=_("bill"), db_index=False
+    )
     position = models.PositiveSmallIntegerField(_("position"))
     kind = models.CharField(_("kind"), max_length=16, choices=Kind.choices)
     # Which tier of the plan a consumption line charges (1 = first tranche).

@@ -522,6 +522,8 @@ def _chunk_bill_sql(chunk: BillRunChunk) -> ChunkCounts:
     }
     counts = ChunkCounts()
     with connection.cursor() as cursor:
+        # The chunk's lines are sorted and grouped in memory rather than on disk.
+        cursor.execute("SELECT set_config('work_mem', %s, true)", [settings.SELFCARE_BILL_RUN_WORK_MEM])
         cursor.execute(_scope_sql(_BILLS_SQL, run), params)
         new = cursor.fetchall()
         cursor.execute(_scope_sql(_COUNT_SQL, run), params)

@@ -265,7 +265,11 @@ def outbox_insert_select(
             f"(CASE WHEN s.v{i} < 0 THEN v.m{m}_np || {digits} || v.m{m}_ns ELSE v.m{m}_p || {digits} || v.m{m}_s END)"
         )
 
-    value_sql = {key: (money_sql(i, key) if key in currency_of else f"s.v{i}") for i, key in enumerate(row_keys)}
+    # Each row value once per message, in its language (amounts), as column x{i}.
+    value_columns = [
+        f"{money_sql(i, key) if key in currency_of else f's.v{i}'} AS x{i}" for i, key in enumerate(row_keys)
+    ]
+    value_sql = {key: f"x{i}" for i, key in enumerate(row_keys)}
 
     def filled(template: str) -> str:
         expr = template
@@ -275,7 +279,7 @@ def outbox_insert_select(
 
     whatsapp_items = []
     for k, key in enumerate(event.whatsapp_params):
-        whatsapp_items.append(f"COALESCE(v.w{k}, {value_sql[key]})" if key in value_sql else f"v.w{k}")
+        whatsapp_items.append(f"COALESCE(w{k}, {value_sql[key]})" if key in value_sql else f"w{k}")
     whatsapp_json = f"jsonb_build_array({', '.join(whatsapp_items)})" if whatsapp_items else "'[]'::jsonb"
 
     verified = "c.verified_at IS NOT NULL" if event.verified_only else "TRUE"
@@ -287,11 +291,54 @@ def outbox_insert_select(
     wait_until = quiet_hours_end(now=now)
     quiet_kinds = [k for k in ChannelKind.values if k in QUIET_CHANNELS] if not event.urgent else []
 
-    gsm_all = "".join(sorted(GSM7_BASIC | GSM7_EXTENDED))
-    gsm_ext = "".join(sorted(GSM7_EXTENDED))
+    # SMS sizing as sms_length does it: GSM-7 when every character is in its
+    # alphabet (a regular expression: linear, where translate() with the whole
+    # alphabet was quadratic), extension characters counting two.
+    not_gsm = "[^" + "".join(f"\\u{ord(ch):04x}" for ch in sorted(GSM7_BASIC | GSM7_EXTENDED)) + "]"
+    extended = "[^" + "".join(f"\\u{ord(ch):04x}" for ch in sorted(GSM7_EXTENDED)) + "]"
     table = Message._meta.db_table
     channel_table = ContactChannel._meta.db_table
+    # The source's rows first (materialized), then each one's channels through the
+    # subscriber index (a LATERAL subquery: an index lookup per row, never a scan
+    # of every channel), then the variant of each message by one hash join; then
+    # the texts, then their size.
     sql = f"""
+        WITH s AS MATERIALIZED (SELECT {", ".join(src_columns)} FROM {source}),
+        v ({", ".join(variant_columns)}) AS MATERIALIZED (VALUES {", ".join(values_sql)}),
+        sc AS MATERIALIZED (
+            SELECT s.*, c.id AS channel_id, c.kind AS channel_kind, c.address, c.language
+            FROM s
+            CROSS JOIN LATERAL (
+                SELECT c.id, c.kind, c.address, c.language FROM {channel_table} c
+                WHERE c.subscriber_id = s.subscriber_id AND {verified} AND {preference}
+                OFFSET 0
+            ) c
+        ),
+        valued AS (
+            SELECT s.subscriber_id, s.object_key, s.reference, s.channel_id, s.channel_kind,
+                   s.address, s.language, v.body AS body_t, v.subject AS subject_t,
+                   {", ".join([*(f"v.w{k}" for k in range(param_count)), *value_columns]) or "NULL AS none"}
+            FROM sc s
+            JOIN v ON v.language = s.language AND v.channel_kind = s.channel_kind{choice_join}
+        ),
+        texts AS (
+            SELECT %s || ':' || object_key || ':' || channel_id AS dedupe_key,
+                   subscriber_id, reference, channel_id, channel_kind, address, language,
+                   {filled("subject_t")} AS subject,
+                   {filled("body_t")} AS body,
+                   CASE WHEN channel_kind = 'whatsapp' THEN %s ELSE '' END AS template_name,
+                   CASE WHEN channel_kind = 'whatsapp' THEN {whatsapp_json} ELSE '[]'::jsonb END AS template_params,
+                   CASE WHEN channel_kind = ANY(%s) THEN %s::timestamptz ELSE %s::timestamptz END AS next_attempt_at
+            FROM valued
+        ),
+        sized AS (
+            SELECT *,
+                   channel_kind = 'sms' AND body !~ %s AS gsm,
+                   char_length(body) + CASE WHEN body ~ %s
+                       THEN char_length(regexp_replace(body, %s, '', 'g')) ELSE 0 END AS units_gsm,
+                   char_length(body) AS units_ucs
+            FROM texts
+        )
         INSERT INTO {table} (
             dedupe_key, event, subscriber_id, reference, channel_id, channel_kind, address, language,
             subject, body, encoding, segments, urgent, template_name, template_params, status, attempts,
@@ -300,43 +347,26 @@ def outbox_insert_select(
         )
         SELECT dedupe_key, %s, subscriber_id, reference, channel_id, channel_kind, address, language,
                subject, body,
-               CASE WHEN channel_kind <> 'sms' THEN ''
-                    WHEN translate(body, %s, '') = '' THEN 'gsm7' ELSE 'ucs2' END,
+               CASE WHEN channel_kind <> 'sms' THEN '' WHEN gsm THEN 'gsm7' ELSE 'ucs2' END,
                CASE WHEN channel_kind <> 'sms' THEN 0
-                    WHEN translate(body, %s, '') = '' THEN
+                    WHEN gsm THEN
                         CASE WHEN units_gsm <= {GSM7_SINGLE} THEN (units_gsm > 0)::int
                              ELSE ceil(units_gsm / {GSM7_PART}.0)::int END
                     ELSE CASE WHEN units_ucs <= {UCS2_SINGLE} THEN (units_ucs > 0)::int
                               ELSE ceil(units_ucs / {UCS2_PART}.0)::int END END,
                %s, template_name, template_params, 'pending', 0,
                next_attempt_at, NULL, '', NULL, '', %s, NULL, NULL, NULL
-        FROM (
-            SELECT *,
-                   char_length(body) * 2 - char_length(translate(body, %s, '')) AS units_gsm,
-                   char_length(body) AS units_ucs
-            FROM (
-                SELECT %s || ':' || s.object_key || ':' || c.id AS dedupe_key,
-                       s.subscriber_id, s.reference, c.id AS channel_id, c.kind AS channel_kind,
-                       c.address, c.language,
-                       {filled("v.subject")} AS subject,
-                       {filled("v.body")} AS body,
-                       CASE WHEN c.kind = 'whatsapp' THEN %s ELSE '' END AS template_name,
-                       CASE WHEN c.kind = 'whatsapp' THEN {whatsapp_json} ELSE '[]'::jsonb END AS template_params,
-                       CASE WHEN c.kind = ANY(%s) THEN %s::timestamptz ELSE %s::timestamptz END AS next_attempt_at
-                FROM (SELECT {", ".join(src_columns)} FROM {source}) s
-                JOIN {channel_table} c ON c.subscriber_id = s.subscriber_id AND {verified} AND {preference}
-                JOIN (VALUES {", ".join(values_sql)}) AS v ({", ".join(variant_columns)})
-                  ON v.language = c.language AND v.channel_kind = c.kind{choice_join}
-            ) rows
-        ) sized
+        FROM sized
         ON CONFLICT (dedupe_key) DO NOTHING
     """  # noqa: S608 - identifiers from the models, every value a parameter
-    # In the statement's order: the outer select list, the inner one, then the FROMs.
+    ext_chars = "[" + extended[2:]  # the extension characters themselves
+    # In the statement's order.
     all_params = [
-        event.name, gsm_all, gsm_all, event.urgent, now, gsm_ext,
-        event.name, f"selfcare_{event.name}", quiet_kinds, wait_until or now, now,
         *src_params, *params,
         *values_params,
+        event.name, f"selfcare_{event.name}", quiet_kinds, wait_until or now, now,
+        not_gsm, ext_chars, extended,
+        event.name, event.urgent, now,
     ]  # fmt: skip
     with connection.cursor() as cursor:
         cursor.execute(sql, all_params)

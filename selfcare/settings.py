@@ -422,6 +422,8 @@ SELFCARE_SMS_ALERT_YEARLY_FEE = env("SELFCARE_SMS_ALERT_YEARLY_FEE", "1.000")
 # --- Bill runs --------------------------------------------------------------
 # Accounts per chunk: one transaction and one Celery task each.
 SELFCARE_BILL_RUN_CHUNK = envint("SELFCARE_BILL_RUN_CHUNK", 5000)
+# PostgreSQL's work_mem while a chunk is billed (its lines are sorted in memory).
+SELFCARE_BILL_RUN_WORK_MEM = env("SELFCARE_BILL_RUN_WORK_MEM", "64MB")
 # A meter not read this month is billed on the average of its last readings (at most this many).
 SELFCARE_ESTIMATE_PERIODS = envint("SELFCARE_ESTIMATE_PERIODS", 6)
 if SELFCARE_BILL_RUN_CHUNK < 1 or not 1 <= SELFCARE_ESTIMATE_PERIODS <= 24:
