@@ -671,7 +671,7 @@ class BillRun(AuditScoped, models.Model):
         RUNNING = "running", _("Running")
         FINISHED = "finished", _("Finished")
         # Every chunk ended, some with an error: resuming the run retries those.
-        FAILED = "failed", _("Failed")
+        FAILED = "failed", pgettext_lazy("bill run", "Failed")
 
     period = models.DateField(_("period"), help_text=_("First day of the billed month."))
     agency = models.ForeignKey(
