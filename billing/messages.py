@@ -86,17 +86,20 @@ def bill_context_sql(*, currency: str) -> dict[str, Any]:
     }
 
 
-def bills_announce_set(*, bill_ids: list[int], currency: str, now: dt.datetime | None = None) -> int:
+def bills_announce_set(
+    *, bill_ids: list[int], account_ids: list[int], currency: str, now: dt.datetime | None = None
+) -> int:
     """`bill_announce` for many bills of one currency in one statement (the bill
-    run, on PostgreSQL): the same rows, never twice per channel. Raises
+    run, on PostgreSQL): the same rows, never twice per channel. `account_ids`
+    are the bills' accounts (both lists bound the join to index lookups). Raises
     notifications.bulk.BulkUnsupported when the locale needs the per-message path."""
     return outbox_insert_select(
         event=BILL_ISSUED,
         source=(
             f"{Bill._meta.db_table} b JOIN {ServiceAccount._meta.db_table} a ON a.id = b.account_id "
-            "WHERE b.id = ANY(%s)"
+            "WHERE b.id = ANY(%s) AND a.id = ANY(%s)"
         ),
-        params=[bill_ids],
+        params=[bill_ids, account_ids],
         subscriber="a.subscriber_id",
         object_key="b.number",
         reference="a.number",

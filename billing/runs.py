@@ -34,7 +34,7 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Count, Q, QuerySet, Sum
+from django.db.models import Count, Max, Q, QuerySet, Sum
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -174,6 +174,20 @@ def _plan_chunks(*, run: BillRun, chunk_size: int) -> list[tuple[int, int, int]]
     with connection.cursor() as cursor:
         cursor.execute(sql, [chunk_size, *params])
         return [(int(low), int(high), int(count)) for low, high, count in cursor.fetchall()]
+
+
+def bill_runs_stalled(*, stale_seconds: int | None = None) -> list[BillRun]:
+    """Running runs with pending chunks and no chunk ended for `stale_seconds`
+    (SELFCARE_BILL_RUN_STALE_SECONDS): their tasks were lost (a broker emptied,
+    a queue purged). Handing the chunks out again is harmless: a chunk taken or
+    done is left alone."""
+    stale = timezone.now() - dt.timedelta(seconds=stale_seconds or settings.SELFCARE_BILL_RUN_STALE_SECONDS)
+    runs = BillRun.objects.filter(status=BillRun.Status.RUNNING, chunks__status=BillRunChunk.Status.PENDING).distinct()
+    return [
+        run
+        for run in runs
+        if (run.chunks.aggregate(last=Max("finished_at"))["last"] or run.started_at or run.created_at) < stale
+    ]
 
 
 def bill_run_pending_chunks(*, run: BillRun) -> list[int]:
@@ -365,7 +379,8 @@ WITH acc AS MATERIALIZED (
 cons AS MATERIALIZED (
     SELECT c.account_id, c.unit, c.quantity
     FROM {_t(Consumption)} c JOIN acc ON acc.id = c.account_id
-    WHERE c.period = %(period)s
+    -- The range as well: an index range scan, never a hash of the month's readings.
+    WHERE c.period = %(period)s AND c.account_id BETWEEN %(first)s AND %(last)s
 ),
 primary_unit (kind, unit) AS (VALUES {_UTILITY_UNITS}),
 -- A meter not read this period: the average of its last readings, if it ever had one.
@@ -425,7 +440,8 @@ lines AS MATERIALIZED (
     FROM billable b
     WHERE EXISTS (
         SELECT 1 FROM {_t(SmsAlertSubscription)} sa
-        WHERE sa.account_id = b.account_id AND sa.started_on <= %(end)s
+        WHERE sa.account_id = b.account_id AND sa.account_id BETWEEN %(first)s AND %(last)s
+          AND sa.started_on <= %(end)s
           AND (sa.ended_on IS NULL OR sa.ended_on >= %(period)s)
           AND extract(month FROM sa.started_on) = %(month)s
     )
@@ -541,7 +557,9 @@ def _chunk_bill_sql(chunk: BillRunChunk) -> ChunkCounts:
     if bill_ids:
         try:
             with transaction.atomic():
-                counts.messages = bills_announce_set(bill_ids=bill_ids, currency=currency, now=now)
+                counts.messages = bills_announce_set(
+                    bill_ids=bill_ids, account_ids=sorted(totals), currency=currency, now=now
+                )
         except BulkUnsupported:
             counts.messages = _announce_per_bill(bill_ids)
     counts.accounts = in_scope

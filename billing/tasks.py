@@ -48,3 +48,9 @@ def bill_run_enqueue(*, run: BillRun) -> int:
 
     transaction.on_commit(send)
     return len(ids)
+
+
+@shared_task(ignore_result=True)
+def bill_runs_redrive() -> int:
+    """Hand out again the pending chunks of runs that stopped moving; returns how many."""
+    return sum(bill_run_enqueue(run=run) for run in runs.bill_runs_stalled())

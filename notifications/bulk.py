@@ -168,7 +168,7 @@ def _variants(
                         elif isinstance(value, SqlValue):
                             params.append(None)
                         else:
-                            params.append(str(value))
+                            params.append(str(fixed.get(key, "")))
             money = {key: _money_symbols(currency, language) for key, currency in currency_of.items()}
             if kind == ChannelKind.SMS:
                 body = _sms_clean(body, language)

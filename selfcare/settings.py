@@ -360,6 +360,8 @@ CELERY_BEAT_SCHEDULE = {
     # worker died mid-send, and rows waiting out quiet hours or a back-off.
     "outbox-relay": {"task": "notifications.tasks.outbox_relay", "schedule": 10.0},
     "outbox-redrive": {"task": "notifications.tasks.outbox_redrive", "schedule": 60.0},
+    # Bill runs whose chunk tasks were lost get them again (billing.runs.bill_runs_stalled).
+    "redrive-bill-runs": {"task": "billing.tasks.bill_runs_redrive", "schedule": 300.0},
     # Checkouts the subscriber abandoned end as expired, with nothing applied.
     "expire-payment-orders": {"task": "payments.tasks.orders_expire", "schedule": 60.0},
 }
@@ -422,6 +424,9 @@ SELFCARE_SMS_ALERT_YEARLY_FEE = env("SELFCARE_SMS_ALERT_YEARLY_FEE", "1.000")
 # --- Bill runs --------------------------------------------------------------
 # Accounts per chunk: one transaction and one Celery task each.
 SELFCARE_BILL_RUN_CHUNK = envint("SELFCARE_BILL_RUN_CHUNK", 5000)
+# A running bill run none of whose chunks ended for this long has lost its tasks:
+# the beat hands its pending chunks out again.
+SELFCARE_BILL_RUN_STALE_SECONDS = envint("SELFCARE_BILL_RUN_STALE_SECONDS", 900)
 # PostgreSQL's work_mem while a chunk is billed (its lines are sorted in memory).
 SELFCARE_BILL_RUN_WORK_MEM = env("SELFCARE_BILL_RUN_WORK_MEM", "64MB")
 # A meter not read this month is billed on the average of its last readings (at most this many).

@@ -10,7 +10,7 @@ from decimal import Decimal
 
 import pytest
 from django.db import connection
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from accounts.models import ContactChannel
 from accounts.tests.factories import AgencyFactory, SubscriberFactory
@@ -527,7 +527,8 @@ def test_the_command_bills_a_month_with_a_progress_bar(db) -> None:
     ServiceAccount.objects.filter(pk=accounts[0].pk).update(billing_cycle=2)
     out = StringIO()
 
-    call_command("bill_run", period=f"{PERIOD:%Y-%m}", agency="SFX-N", cycle=1, chunk_size=1, stdout=out)
+    with translation.override("en"):  # the operator's language otherwise (LANGUAGE_CODE)
+        call_command("bill_run", period=f"{PERIOD:%Y-%m}", agency="SFX-N", cycle=1, chunk_size=1, stdout=out)
 
     text = out.getvalue()
     assert "[" + "#" * 30 + "] 100%" in text and "chunks 2/2" in text
@@ -551,5 +552,24 @@ def test_the_command_bills_a_month_with_a_progress_bar(db) -> None:
 def test_the_command_refuses_bad_input_with_a_sentence(db, options: dict, message: str) -> None:
     from django.core.management import CommandError, call_command
 
-    with pytest.raises(CommandError, match=message):
+    with translation.override("en"), pytest.raises(CommandError, match=message):
         call_command("bill_run", **options)
+
+
+def test_a_run_whose_tasks_were_lost_is_handed_out_again(db, django_capture_on_commit_callbacks) -> None:
+    from billing.tasks import bill_runs_redrive
+
+    meters(4)
+    run = start(chunk_size=2)
+    first, _second = runs.bill_run_pending_chunks(run=run)
+    bill_run_chunk_process(chunk_id=first)
+    # the second chunk's task was lost (a broker emptied); nothing has moved for a while
+    assert bill_runs_redrive() == 0  # not stale yet
+    BillRunChunk.objects.filter(pk=first).update(finished_at=timezone.now() - dt.timedelta(hours=1))
+
+    with django_capture_on_commit_callbacks(execute=True):
+        assert bill_runs_redrive() == 1
+
+    run.refresh_from_db()
+    assert (run.status, run.billed) == (BillRun.Status.FINISHED, 4)
+    assert bill_runs_redrive() == 0

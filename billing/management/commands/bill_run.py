@@ -5,6 +5,7 @@ import time
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.utils import translation
 
 from accounts.models import Agency
 from billing import runs
@@ -35,16 +36,19 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, **options) -> None:
-        with audit_system("bill_run"):
-            run = self._resume(options["resume"]) if options["resume"] else self._start(options)
-            self.stdout.write(f"Bill run {run.pk}: {run.period:%Y-%m}, {run.scope}, {run.chunks_total} chunks.")
-            inline = options["inline"] or settings.CELERY_TASK_ALWAYS_EAGER
-            if inline:
-                self._bill_here(run)
-            else:
-                queued = bill_run_enqueue(run=run)
-                self.stdout.write(f"{queued} chunks handed to the Celery workers.")
-                self._follow(run)
+        # A terminal tool: its output in English, as the other commands'.
+        with translation.override("en"), audit_system("bill_run"):
+            self._handle(options)
+
+    def _handle(self, options: dict) -> None:
+        run = self._resume(options["resume"]) if options["resume"] else self._start(options)
+        self.stdout.write(f"Bill run {run.pk}: {run.period:%Y-%m}, {run.scope}, {run.chunks_total} chunks.")
+        if options["inline"] or settings.CELERY_TASK_ALWAYS_EAGER:
+            self._bill_here(run)
+        else:
+            queued = bill_run_enqueue(run=run)
+            self.stdout.write(f"{queued} chunks handed to the Celery workers.")
+            self._follow(run)
         run.refresh_from_db()
         self.stdout.write(
             f"\n{run.get_status_display()}: {run.billed} billed on a reading, {run.estimated} estimated, "
