@@ -17,8 +17,10 @@ What it does, each run:
    thousand never read (skipped); one account in 20 with credit; one in a hundred
    with the paid SMS alert service in its anniversary month. Then VACUUM ANALYZE
    and a CHECKPOINT, so the seeding's WAL is not written during the measurement.
-2. Starts a Celery worker (prefork, --workers processes, default 2) on the Redis
-   broker (REDIS_URL, database 14 unless --broker-db), as production runs it.
+2. Starts a Redis server of its own (a free port, nothing saved) as the broker,
+   so that nothing else on the machine empties the queue mid-run (a test suite's
+   FLUSHDB did, twice), and a Celery worker (prefork, --workers processes,
+   default 2) on it, as production runs them.
 3. Measured: the bill run of last month for every account, as `manage.py bill_run`
    starts it: planned in chunks (--chunk accounts), handed to the workers, and
    timed until the run's row says finished (bills, lines, credit and one
@@ -48,6 +50,7 @@ import os
 import random
 import secrets
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -65,7 +68,6 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/selfcare"
-DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 BENCH_DB = "selfcare_billrun_bench"
 BAR_N = 1_000_000
 BAR_SECONDS = 60.0
@@ -85,6 +87,12 @@ def log(text: str) -> None:
 
 def with_path(url: str, path: str) -> str:
     return urlunsplit(urlsplit(url)._replace(path=path))
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
 
 
 def database_recreate(url: str) -> None:
@@ -335,14 +343,15 @@ def children_of(pid: int) -> list[int]:
 
 
 class Involved:
-    """The processes of the run: this one, the Celery worker and its pool, and the
-    PostgreSQL backends of the bench database (but the one asking)."""
+    """The processes of the run: this one, the Celery worker and its pool, the
+    broker, and the PostgreSQL backends of the bench database (but the one asking)."""
 
-    def __init__(self, dsn: str, worker_pid: int) -> None:
+    def __init__(self, dsn: str, worker_pid: int, extra: list[int]) -> None:
         import psycopg
 
         self.conn = psycopg.connect(dsn, autocommit=True)
         self.worker_pid = worker_pid
+        self.extra = extra
         self.app_pids: set[int] = set()
         self.lock = threading.Lock()
 
@@ -354,7 +363,7 @@ class Involved:
         return [pid for (pid,) in rows]
 
     def pids(self) -> list[int]:
-        app = [os.getpid(), self.worker_pid, *children_of(self.worker_pid)]
+        app = [os.getpid(), self.worker_pid, *children_of(self.worker_pid), *self.extra]
         self.app_pids.update(app)
         return [*app, *self.backends()]
 
@@ -487,7 +496,7 @@ def main() -> int:
     parser.add_argument("--workers", type=int, default=2, help="Celery worker processes (default 2)")
     parser.add_argument("--chunk", type=int, default=10_000, help="accounts per chunk (default 10000)")
     parser.add_argument("--db-name", default=BENCH_DB)
-    parser.add_argument("--broker-db", type=int, default=14, help="Redis database of the broker (emptied)")
+    parser.add_argument("--redis-server", default="redis-server", help="the redis-server binary for the broker")
     parser.add_argument("--timeout", type=float, default=1800)
     parser.add_argument("--keep-db", action="store_true", help="leave the bench database for inspection")
     args = parser.parse_args()
@@ -496,7 +505,8 @@ def main() -> int:
 
     figures: dict = {"accounts": args.accounts, "workers": args.workers, "chunk": args.chunk}
     db_url = with_path(os.environ.get("DATABASE_URL") or DEFAULT_DATABASE_URL, f"/{args.db_name}")
-    broker = with_path(os.environ.get("REDIS_URL") or DEFAULT_REDIS_URL, f"/{args.broker_db}")
+    broker_port = free_port()
+    broker = f"redis://127.0.0.1:{broker_port}/0"
     if urlsplit(db_url).scheme not in {"postgres", "postgresql", "pgsql"}:
         print(json.dumps({**figures, "pass": False, "error": "the benchmark needs PostgreSQL (DATABASE_URL)"}))
         return 2
@@ -505,6 +515,8 @@ def main() -> int:
         "DJANGO_SETTINGS_MODULE": "selfcare.settings",
         "DATABASE_URL": db_url,
         "CELERY_BROKER_URL": broker,
+        # Nothing of the run uses the cache; the machine's Redis is left alone.
+        "REDIS_URL": "",
         "DEBUG": "0",
         "SECRET_KEY": secrets.token_urlsafe(50),
         "AFRICASTALKING_CALLBACK_TOKEN": secrets.token_urlsafe(24),
@@ -520,6 +532,7 @@ def main() -> int:
     }
     os.environ.update(env)
     worker = None
+    broker_server = None
     db_created = False
     load_before = os.getloadavg()[0]
     try:
@@ -543,7 +556,23 @@ def main() -> int:
         figures["seed_s"] = round(time.monotonic() - started, 1)
         expected = seeded["expected"]
 
-        redis.Redis.from_url(broker).flushdb()
+        try:
+            broker_server = subprocess.Popen(
+                [args.redis_server, "--port", str(broker_port), "--bind", "127.0.0.1", "--save", "",
+                 "--appendonly", "no", "--daemonize", "no"],
+                stdout=subprocess.DEVNULL, start_new_session=True,
+            )  # fmt: skip
+        except OSError as exc:
+            raise BenchError(f"cannot start {args.redis_server} for the broker: {exc}") from exc
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                redis.Redis.from_url(broker).ping()
+                break
+            except redis.ConnectionError:
+                if time.monotonic() > deadline or broker_server.poll() is not None:
+                    raise BenchError("the broker's redis-server did not start") from None
+                time.sleep(0.1)
         worker = subprocess.Popen(
             [sys.executable, "-m", "celery", "-A", "selfcare", "worker", "-P", "prefork",
              f"--concurrency={args.workers}", "-Q", "bill_runs", "-l", "warning", "--without-gossip", "--without-mingle",
@@ -556,7 +585,7 @@ def main() -> int:
                 raise BenchError("the Celery worker did not start")
 
         dsn = db_url
-        involved = Involved(dsn, worker.pid)
+        involved = Involved(dsn, worker.pid, [broker_server.pid])
         sampler = Sampler(involved)
         sampler.sample()  # the CPU times before
         sampler.start()
@@ -688,10 +717,6 @@ def main() -> int:
         print(json.dumps({**figures, "pass": False, "error": f"{type(exc).__name__}: {exc}".splitlines()[0]}))
         return 2
     finally:
-        try:
-            redis.Redis.from_url(broker).flushdb()  # the relay's tasks nobody consumed
-        except Exception as exc:
-            log(f"could not empty the broker database: {exc}")
         if worker is not None:
             try:
                 os.killpg(worker.pid, signal.SIGTERM)
@@ -701,6 +726,9 @@ def main() -> int:
                     os.killpg(worker.pid, signal.SIGKILL)
                 except ProcessLookupError:
                     pass
+        if broker_server is not None:
+            broker_server.terminate()
+            broker_server.wait(timeout=10)
         if db_created and not args.keep_db:
             try:
                 from django.db import connections
