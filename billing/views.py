@@ -118,7 +118,7 @@ def _bill_page(request: HttpRequest, subscriber: Subscriber, bill: Bill, *, pdf_
     today = timezone.localdate()
     context = {
         "bill": bill,
-        "lines": bill.lines.all(),
+        "lines": bill.lines.select_related("levy"),
         "is_overdue": bill.is_overdue(today),
         "today": today,
         # The paper-copy button: for those who get no paper bill, by choice or by their agency.

@@ -391,6 +391,10 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = envint("CELERY_PREFETCH", 4)
 CELERY_TASK_TIME_LIMIT = envint("CELERY_TASK_TIME_LIMIT", 300)
 CELERY_TASK_SOFT_TIME_LIMIT = envint("CELERY_TASK_SOFT_TIME_LIMIT", 240)
 CELERY_TIMEZONE = TIME_ZONE
+# Bill runs may have workers of their own (`celery -A selfcare worker -Q <queue>`),
+# so a national run never delays a verification code; by default they share the queue.
+SELFCARE_BILL_RUN_QUEUE = env("SELFCARE_BILL_RUN_QUEUE", "celery")
+CELERY_TASK_ROUTES = {"billing.tasks.bill_run_chunk": {"queue": SELFCARE_BILL_RUN_QUEUE}}
 CELERY_BEAT_SCHEDULE = {
     "flag-overdue-bills": {"task": "billing.tasks.bills_flag_overdue", "schedule": 3600.0},
     # The overdue ladder (billing/dunning.py), once a day in the morning; it catches
@@ -405,6 +409,8 @@ CELERY_BEAT_SCHEDULE = {
     # worker died mid-send, and rows waiting out quiet hours or a back-off.
     "outbox-relay": {"task": "notifications.tasks.outbox_relay", "schedule": 10.0},
     "outbox-redrive": {"task": "notifications.tasks.outbox_redrive", "schedule": 60.0},
+    # Bill runs whose chunk tasks were lost get them again (billing.runs.bill_runs_stalled).
+    "redrive-bill-runs": {"task": "billing.tasks.bill_runs_redrive", "schedule": 300.0},
     # Checkouts the subscriber abandoned end as expired, with nothing applied.
     "expire-payment-orders": {"task": "payments.tasks.orders_expire", "schedule": 60.0},
     # Asks the wallets about checkouts whose callback has not come (or may never),
@@ -474,6 +480,19 @@ SELFCARE_OUTBOX_KICK_SECONDS = envint("SELFCARE_OUTBOX_KICK_SECONDS", 10)
 SELFCARE_DUNNING_MIN_NOTICE_DAYS = envint("SELFCARE_DUNNING_MIN_NOTICE_DAYS", 7)
 # Paid SMS alert service: yearly fee, added to the first bill of each year.
 SELFCARE_SMS_ALERT_YEARLY_FEE = env("SELFCARE_SMS_ALERT_YEARLY_FEE", "1.000")
+
+# --- Bill runs --------------------------------------------------------------
+# Accounts per chunk: one transaction and one Celery task each.
+SELFCARE_BILL_RUN_CHUNK = envint("SELFCARE_BILL_RUN_CHUNK", 5000)
+# A running bill run none of whose chunks ended for this long has lost its tasks:
+# the beat hands its pending chunks out again.
+SELFCARE_BILL_RUN_STALE_SECONDS = envint("SELFCARE_BILL_RUN_STALE_SECONDS", 900)
+# PostgreSQL's work_mem while a chunk is billed (its lines are sorted in memory).
+SELFCARE_BILL_RUN_WORK_MEM = env("SELFCARE_BILL_RUN_WORK_MEM", "64MB")
+# A meter not read this month is billed on the average of its last readings (at most this many).
+SELFCARE_ESTIMATE_PERIODS = envint("SELFCARE_ESTIMATE_PERIODS", 6)
+if SELFCARE_BILL_RUN_CHUNK < 1 or not 1 <= SELFCARE_ESTIMATE_PERIODS <= 24:
+    raise ImproperlyConfigured("SELFCARE_BILL_RUN_CHUNK must be >= 1 and SELFCARE_ESTIMATE_PERIODS within 1..24.")
 
 # --- Security -------------------------------------------------------------
 # Production (DEBUG off) is HTTPS-only by default; each switch can be turned off
