@@ -33,7 +33,7 @@ What it does, each run:
    parallel connections as workers.
 6. Peak memory: the resident memory (RSS) of every process involved (this one,
    the Celery worker and its pool, the broker, the PostgreSQL backends of the
-   bench database), sampled every 0.2 s and summed: the highest sum is the
+   bench database), sampled every 0.5 s and summed: the highest sum is the
    figure of the bar. It counts PostgreSQL's shared buffers once per backend
    that touched them, so the PSS sum (shared pages divided among the processes
    that map them) is printed beside it. Celery closes a task's database
@@ -387,7 +387,7 @@ class Involved:
 
 
 class Sampler(threading.Thread):
-    """Every 0.2 s: the summed resident memory of the processes involved, and
+    """Every 0.5 s: the summed resident memory of the processes involved, and
     each one's CPU time (first and last seen: backends come and go)."""
 
     def __init__(self, involved: Involved) -> None:
@@ -414,7 +414,7 @@ class Sampler(threading.Thread):
     def run(self) -> None:
         while not self.stop.is_set():
             self.sample()
-            self.stop.wait(0.2)
+            self.stop.wait(0.5)
 
     def cpu_seconds(self, pids: set[int]) -> float:
         return sum(self.last_cpu[p] - self.first_cpu[p] for p in self.last_cpu if p in pids)

@@ -38,7 +38,7 @@ from django.db.models import Count, Max, Q, QuerySet, Sum
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from accounts.models import Agency, User
+from accounts.models import Agency, Subscriber, User
 from core.exceptions import ApplicationError
 from core.money import currency_exponent, quantize
 from notifications.bulk import BulkUnsupported
@@ -507,7 +507,7 @@ FROM unnest(%s::bigint[], %s::numeric[]) AS v (id, used) WHERE b.id = v.id
 def _scope_sql(sql: str, run: BillRun) -> str:
     agency_join, filters = "", ""
     if run.agency_id is not None:
-        agency_join = "JOIN accounts_subscriber sub ON sub.id = a.subscriber_id"
+        agency_join = f"JOIN {_t(Subscriber)} sub ON sub.id = a.subscriber_id"
         filters += " AND sub.agency_id = %(agency)s"
     if run.billing_cycle is not None:
         filters += " AND a.billing_cycle = %(cycle)s"

@@ -9,7 +9,6 @@ from django.contrib.auth.middleware import AuthenticationMiddleware
 from django.contrib.messages.middleware import MessageMiddleware
 from django.contrib.sessions.middleware import SessionMiddleware
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
-from django.middleware.csrf import CsrfViewMiddleware
 from django.middleware.locale import LocaleMiddleware
 from django.utils.cache import add_never_cache_headers, patch_cache_control
 from django_otp.middleware import OTPMiddleware
@@ -121,7 +120,6 @@ def _not_for_signed_api(middleware: type) -> type:
 
 SessionMiddlewareNotForApi = _not_for_signed_api(SessionMiddleware)
 LocaleMiddlewareNotForApi = _not_for_signed_api(LocaleMiddleware)
-CsrfViewMiddlewareNotForApi = _not_for_signed_api(CsrfViewMiddleware)
 AuthenticationMiddlewareNotForApi = _not_for_signed_api(AuthenticationMiddleware)
 OTPMiddlewareNotForApi = _not_for_signed_api(OTPMiddleware)
 MessageMiddlewareNotForApi = _not_for_signed_api(MessageMiddleware)
