@@ -18,9 +18,11 @@ from core.money import format_meter, format_quantity
 
 from .selectors import ConsumptionPoint
 
-# Small drawing units, so the 12-unit labels stay legible once a phone scales it down.
+# Small drawing units; a phone scales the 480-unit chart down to about 320 px, so the
+# stylesheet draws the labels larger there (at least 11 px on the screen) and the
+# value labels get a wider margin.
 WIDTH, HEIGHT = 480, 200
-PAD_START, PAD_END, PAD_TOP, PAD_BOTTOM = 40, 6, 10, 24
+PAD_START, PAD_END, PAD_TOP, PAD_BOTTOM = 52, 6, 10, 26
 
 
 @dataclass(frozen=True)
@@ -32,6 +34,7 @@ class Bar:
     height: float
     point: ConsumptionPoint
     label: str  # month abbreviation under every fourth bar
+    minor: bool  # a label a phone leaves out (it keeps every eighth), for room
 
 
 @dataclass(frozen=True)
@@ -77,6 +80,7 @@ def bar_chart(points: list[ConsumptionPoint], *, rtl: bool, month_labels: list[s
                 height=round(h, 1),
                 point=point,
                 label=month if i % 4 == 0 else "",
+                minor=i % 8 != 0,
             )
         )
     gridlines = [(round(PAD_TOP + plot_height * (1 - f), 1), top * Decimal(str(f))) for f in (0, 0.5, 1)]
@@ -115,7 +119,8 @@ def chart_marks(
         )
         if bar.label:
             parts.append(
-                f'<text x="{bar.center}" y="{chart.height - 6}" text-anchor="middle" class="axis">{escape(bar.label)}</text>'
+                f'<text x="{bar.center}" y="{chart.height - 6}" text-anchor="middle" '
+                f'class="axis{" minor" if bar.minor else ""}">{escape(bar.label)}</text>'
             )
     return mark_safe("".join(parts))  # noqa: S308 - every text above is escaped, the rest are our numbers
 

@@ -9,12 +9,16 @@ the menu folded, without any script. Screenshots: `ar-bills-mobile.png`,
 
 from __future__ import annotations
 
+import itertools
 import re
 from typing import Any
 
 import pytest
+from django.utils import timezone
 
+from accounts.models import ChannelKind, ContactChannel
 from billing.demo import DEMO_SUBSCRIBER_EMAIL
+from billing.models import ServiceKind
 from billing.tests.test_browser import (  # noqa: F401 - fixtures
     Demo,
     _async_unsafe_allowed,
@@ -167,3 +171,47 @@ def test_header_shows_the_menu_open_on_a_desktop(live_server, demo, new_page):  
     assert page.locator("nav.mainnav a[href='/fr/bills/']").is_visible()
     header = page.locator("header.topbar").bounding_box()
     assert header and header["height"] <= 64
+
+
+@pytest.mark.parametrize("language", ["ar", "fr"])
+def test_chart_labels_read_11px_and_phone_numbers_stay_whole_on_a_phone(live_server, demo, new_page, language):  # noqa: F811
+    page = new_page(PHONE)
+    login(page, live_server.url, language, DEMO_SUBSCRIBER_EMAIL)
+    account = demo.accounts[ServiceKind.ELECTRICITY]
+    page.goto(f"{live_server.url}/{language}/accounts/{account.number}/consumption/")
+    sizes = page.locator("svg[data-testid=consumption-chart] text.axis").evaluate_all(
+        """labels => labels.filter(t => getComputedStyle(t).display !== 'none').map(t => {
+            const svg = t.ownerSVGElement;
+            const scale = svg.getBoundingClientRect().width / svg.viewBox.baseVal.width;
+            const box = t.getBoundingClientRect();
+            return [parseFloat(getComputedStyle(t).fontSize) * scale, box.left, box.right, t.getAttribute('text-anchor')];
+        })"""
+    )
+    assert len(sizes) >= 5
+    assert all(size >= 11 for size, *_ in sizes), f"axis labels on the screen: {[round(s[0], 1) for s in sizes]} px"
+    # The month labels under the bars do not run into each other.
+    months = sorted((left, right) for _, left, right, anchor in sizes if anchor == "middle")
+    assert len(months) >= 3
+    for (_, right), (left, _) in itertools.pairwise(months):
+        assert right <= left + 1, f"month labels overlap: {months}"
+    svg = page.locator("svg[data-testid=consumption-chart]").bounding_box()
+    assert svg
+    for _, left, right, _ in sizes:
+        assert svg["x"] - 1 <= left and right <= svg["x"] + svg["width"] + 1, "a label is cut by the chart's edge"
+    shot(page, f"{language}-consumption-labels-mobile")
+
+    for kind in (ChannelKind.SMS, ChannelKind.WHATSAPP):
+        ContactChannel.objects.get_or_create(
+            subscriber=demo.subscriber,
+            kind=kind,
+            address="+21620000001",
+            defaults={"language": language, "verified_at": timezone.now()},
+        )
+    page.goto(f"{live_server.url}/{language}/contact/")
+    phones = page.locator("td.address bdi.tel")
+    assert phones.count() >= 1
+    for height, line in phones.evaluate_all(
+        "ns => ns.map(n => [n.getBoundingClientRect().height, parseFloat(getComputedStyle(n).lineHeight) || 20])"
+    ):
+        assert height < 1.6 * line, "a phone number broke over two lines"
+    assert_no_sideways_scroll(page, "contact")
