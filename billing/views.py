@@ -26,10 +26,10 @@ from core.money import babel_locale
 from core.throttle import throttle_allow
 
 from . import appointments, pdf, plan_changes, selectors, services
-from .charts import consumption_page
+from .charts import FIXED_PLACES, consumption_page
 from .converters import BILL_NUMBER_PATTERN
 from .forms import AppointmentMoveForm, BillFilterForm, PlanChangeForm
-from .models import Appointment, Bill, PlanChange, ServiceAccount
+from .models import PRIMARY_UNIT, Appointment, Bill, PlanChange, ServiceAccount
 from .numbers import format_account_number
 
 BILLS_PER_PAGE = 12
@@ -152,7 +152,11 @@ def consumption(request: HttpRequest, number: str) -> HttpResponse:
     if history is None:
         raise Http404("No such account")
     page = consumption_page(
-        history.points, unit=str(history.unit_label), rtl=get_language_bidi(), locale=babel_locale()
+        history.points,
+        unit=str(history.unit_label),
+        rtl=get_language_bidi(),
+        locale=babel_locale(),
+        places=FIXED_PLACES.get(PRIMARY_UNIT[history.kind]),
     )
     context = {"account": history, "points": list(reversed(history.points)), **page}  # newest first, as the table
     return render(request, "billing/consumption.html", context)
