@@ -10,6 +10,8 @@ from django.utils import timezone
 
 from accounts.models import Subscriber
 from billing.models import Bill, Consumption, Unit
+from core.dates import format_cldr_date
+from core.money import babel_locale
 
 from .factories import BillFactory, ServiceAccountFactory
 
@@ -85,8 +87,15 @@ def test_dashboard_shows_amount_due_next_due_date_and_overdue_warning(
     body = response.content.decode()
     [row] = response.context["accounts"]
     assert row.amount_due == Decimal("119.000")
-    assert row.next_due_date == today - dt.timedelta(days=40)
+    # The next bill to come, and the overdue one apart (issue 10).
+    assert row.next_due_date == today + dt.timedelta(days=18)
+    assert row.overdue_due_date == today - dt.timedelta(days=40)
     assert row.overdue_count == 1
+    next_date = format_cldr_date(today + dt.timedelta(days=18), "d MMMM y", babel_locale("fr"))
+    past_date = format_cldr_date(today - dt.timedelta(days=40), "d MMMM y", babel_locale("fr"))
+    assert f'data-testid="next-due-date">{next_date}<' in body
+    assert f'data-testid="overdue-since">{past_date}<' in body
+    assert "En retard depuis" in body
     assert "119,000" in body  # French decimal comma, three TND decimals
     assert 'role="alert"' in body
     assert f"{account.number}-202002" in body  # link to the last bill
