@@ -218,3 +218,29 @@ def test_page_links_are_what_reverse_writes(language: str, subscriber) -> None:
             ("accounts:password_reset_confirm", ("x yé", "t")),  # needs quoting: Django's own reverse
         ]:  # fmt: skip
             assert url(name, *args) == reverse(name, args=args)
+
+
+@pytest.mark.parametrize("language", ["ar", "fr"])
+def test_overdue_warning_links_to_the_pay_page_and_the_agencies(
+    subscriber_client: Client, subscriber: Subscriber, language: str
+) -> None:
+    """Issue 10: the warning offers something to act on, online and in person."""
+    account = ServiceAccountFactory(subscriber=subscriber)
+    today = timezone.localdate()
+    late = BillFactory(
+        account=account, period=dt.date(2020, 1, 1), issue_date=today - dt.timedelta(days=60),
+        due_date=today - dt.timedelta(days=40), status=Bill.Status.OVERDUE,
+    )  # fmt: skip
+    pay = f"/{language}/accounts/{account.number}/pay/"
+    agencies = f"/{language}/agencies/"
+
+    dashboard = subscriber_client.get(f"/{language}/dashboard/").content.decode()
+    alert = dashboard.split('role="alert"', 1)[1].split("</div>", 1)[0]
+    assert f'href="{pay}"' in alert
+    assert f'href="{agencies}"' in alert
+
+    page = subscriber_client.get(f"/{language}/bills/{late.number}/").content.decode()
+    alert = page.split('role="alert"', 1)[1].split("</div>", 1)[0]
+    assert f'href="{pay}?bill={late.number}"' in alert
+    assert f'href="{agencies}"' in alert
+    assert late.number in alert  # the reference to give at the counter
