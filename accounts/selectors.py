@@ -92,6 +92,10 @@ def _has_verified_channel() -> Exists:
     return Exists(ContactChannel.objects.filter(subscriber=OuterRef("pk"), verified_at__isnull=False))
 
 
+def subscriber_has_verified_channel(*, subscriber_id: int) -> bool:
+    return ContactChannel.objects.filter(subscriber_id=subscriber_id, verified_at__isnull=False).exists()
+
+
 def subscriber_paperless_q(*, today: dt.date) -> Q:
     """Which subscribers get e-bills and no paper bill on `today`, as a filter on
     Subscriber: those who chose it, and those whose agency stopped paper on or
