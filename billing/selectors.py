@@ -14,7 +14,7 @@ from accounts.models import Subscriber
 from core.dates import month_add
 from core.sql import as_date, as_decimal, fetch_all, in_list
 
-from .models import PRIMARY_UNIT, Bill, Plan, ServiceAccount, ServiceKind, Unit
+from .models import PRIMARY_UNIT, Bill, Plan, PrintRequest, ServiceAccount, ServiceKind, Unit
 from .numbers import format_account_number
 
 
@@ -269,6 +269,11 @@ def _bill_rows(body: str, params: list, number: int, per_page: int) -> list[tupl
 def bill_get(*, subscriber: Subscriber, number: str) -> Bill:
     """Raises Bill.DoesNotExist for a bill that is not the subscriber's."""
     return bills_of(subscriber=subscriber).select_related("account", "account__plan").get(number=number)
+
+
+def bill_paper_copy_latest(*, bill: Bill) -> PrintRequest | None:
+    """The bill's last paper-copy request (to print, or printed and waiting at the agency)."""
+    return PrintRequest.objects.filter(bill=bill).select_related("agency").order_by("-requested_at").first()
 
 
 @dataclass(frozen=True)

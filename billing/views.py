@@ -116,13 +116,16 @@ def bill_detail(request: HttpRequest, number: str) -> HttpResponse:
 
 def _bill_page(request: HttpRequest, subscriber: Subscriber, bill: Bill, *, pdf_refused: bool = False) -> HttpResponse:
     today = timezone.localdate()
+    # The paper-copy button: for those who get no paper bill, by choice or by their agency.
+    paperless = subscriber_is_paperless(subscriber_id=subscriber.pk, today=today)
     context = {
         "bill": bill,
         "lines": bill.lines.all(),
         "is_overdue": bill.is_overdue(today),
         "today": today,
-        # The paper-copy button: for those who get no paper bill, by choice or by their agency.
-        "paperless": subscriber_is_paperless(subscriber_id=subscriber.pk, today=today),
+        "paperless": paperless,
+        # A copy already asked for shows where it stands instead of the button again.
+        "paper_copy": selectors.bill_paper_copy_latest(bill=bill) if paperless else None,
         # Too many PDF downloads: the bill page says so, as a 429.
         "pdf_refused": pdf_refused,
     }
