@@ -6,14 +6,15 @@ from django.contrib import admin
 from django.http import HttpRequest, HttpResponse, HttpResponsePermanentRedirect
 from django.templatetags.static import static
 from django.urls import include, path
+from django.utils.translation import gettext_lazy as _
 from django.views.generic import RedirectView
 
 from accounts import views as account_views
 from billing import views as billing_views
 
 admin.site.site_header = "Selfcare"
-admin.site.site_title = "Selfcare back office"
-admin.site.index_title = "Agency back office"
+admin.site.site_title = _("Selfcare back office")
+admin.site.index_title = _("Agency back office")
 
 
 def favicon(request: HttpRequest) -> HttpResponse:
