@@ -8,7 +8,7 @@ PORT ?= 8000
 # The fake Konnect gateway (the demo's wallet checkout) listens here, on loopback.
 KONNECT_PORT ?= 8011
 
-.PHONY: run test lint format messages bench-portal bench-notifications bench-payments clean
+.PHONY: run test lint format messages bench-portal bench-notifications bench-payments bench-bill-run clean
 
 # The virtualenv is rebuilt when a requirements file changes.
 $(VENV)/.installed-run: requirements.txt
@@ -96,3 +96,7 @@ bench-payments: $(VENV)/.installed-dev
 
 clean:
 	rm -rf $(VENV) var staticfiles .pytest_cache .ruff_cache
+
+# N accounts billed by the bill run on Celery workers, against a raw COPY (default N = 1,000,000).
+bench-bill-run: $(VENV)/.installed-dev
+	$(TEST_ENV) scripts/with-services.sh $(PY) benchmarks/bill_run.py --accounts $(or $(N),1000000)

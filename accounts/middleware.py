@@ -21,6 +21,6 @@ class StaffToBackOfficeMiddleware:
         return self.get_response(request)
 
     def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
-        if isinstance(exception, NoSubscriberProfile) and getattr(request.user, "is_staff", False):
+        if isinstance(exception, NoSubscriberProfile) and getattr(getattr(request, "user", None), "is_staff", False):
             return HttpResponseRedirect(reverse("admin:index"))
         return None

@@ -76,6 +76,9 @@ SUPERVISOR_PERMISSIONS = (
     # Exempting an account from disconnection (medical need, dispute) is a decision.
     "billing.add_dunningexemption",
     "billing.change_dunningexemption",
+    # Bill runs of their agencies (every agency: superusers only, billing.admin).
+    "billing.view_billrun",
+    "billing.add_billrun",
     "notifications.resend_message",
     "notifications.view_deliveryreport",
     # Their agency's opening hours, emergency reductions and paperless date.

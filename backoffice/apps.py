@@ -40,6 +40,9 @@ AUDITED_MODELS: dict[str, dict] = {
     "accounts.ChannelVerification": {"exclude_fields": ["code_hash", "salt"]},
     "billing.Plan": {},
     "billing.PlanTier": {},
+    "billing.PlanLevy": {},
+    # Who started which run, for what; its counts are the chunks' (billing/runs.py).
+    "billing.BillRun": {},
     "billing.ServiceAccount": {},
     "billing.Consumption": {},
     "billing.Bill": {},

@@ -16,7 +16,8 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
-from django.utils.html import format_html
+from django.utils import timezone
+from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
@@ -24,17 +25,22 @@ from accounts.admin import PhoneAwareSearchMixin
 from accounts.backends import normalize_identifier
 from accounts.models import Agency, Subscriber, User
 from accounts.scoping import GLOBAL, AgencyScopedAdmin
+from accounts.selectors import staff_agency_ids
 from core.audit import audit_bulk, audited_action
+from core.dates import month_add
 
-from . import approvals, pdf, plan_changes, printing
+from . import approvals, pdf, plan_changes, printing, runs
 from .messages import bills_announce
 from .models import (
     Bill,
     BillLine,
+    BillRun,
+    BillRunChunk,
     ChangeRequest,
     Consumption,
     Plan,
     PlanChange,
+    PlanLevy,
     PlanTier,
     PrintRequest,
     ReadingCorrection,
@@ -43,6 +49,7 @@ from .models import (
 )
 from .numbers import InvalidAccountNumber, account_number_clean
 from .services import account_open, bills_with_channels, print_requests_mark_printed
+from .tasks import bill_run_enqueue
 
 
 class AccountNumberSearchMixin(PhoneAwareSearchMixin):
@@ -64,6 +71,11 @@ class PlanTierInline(admin.TabularInline):
     extra = 0
 
 
+class PlanLevyInline(admin.TabularInline):
+    model = PlanLevy
+    extra = 0
+
+
 @admin.register(Plan)
 class PlanAdmin(AgencyScopedAdmin):
     agency_path = GLOBAL  # the same tariffs in every agency
@@ -72,13 +84,14 @@ class PlanAdmin(AgencyScopedAdmin):
         "name_fr",
         "kind",
         "monthly_fee",
+        "vat_rate",
         "is_active",
         "allows_immediate_change",
         "change_needs_approval",
     ]
     list_filter = ["kind", "is_active", "allows_immediate_change", "change_needs_approval"]
     search_fields = ["code", "name_fr", "name_ar", "name_en"]
-    inlines = [PlanTierInline]
+    inlines = [PlanTierInline, PlanLevyInline]
 
 
 @admin.register(ServiceAccount)
@@ -107,6 +120,7 @@ class ServiceAccountAdmin(AccountNumberSearchMixin, AgencyScopedAdmin):
 
     change_fields = [
         "number", "holder", "kind", "plan", "billing_mode", "status", "meter_number", "service_address", "opened_on",
+        "billing_cycle",
     ]  # fmt: skip
 
     def get_fields(self, request: HttpRequest, obj: ServiceAccount | None = None) -> list[str]:
@@ -210,7 +224,7 @@ class BillLineInline(admin.TabularInline):
     model = BillLine
     extra = 0
     can_delete = False
-    readonly_fields = ["position", "kind", "tier", "quantity", "unit", "unit_price", "amount"]
+    readonly_fields = ["position", "kind", "tier", "quantity", "unit", "unit_price", "amount", "levy"]
 
     def has_add_permission(self, request: HttpRequest, obj: Bill | None = None) -> bool:
         return False
@@ -222,7 +236,7 @@ class BillAdmin(AccountNumberSearchMixin, AgencyScopedAdmin):
     account_number_lookup = "account__number"
     phone_lookup = "account__subscriber__user__phone"
     list_display = ["number", "account", "subscriber", "period", "due_date", "amount_total", "amount_due", "status"]
-    list_filter = ["status", "account__kind", "account__subscriber__agency", "period"]
+    list_filter = ["status", "account__kind", "account__subscriber__agency", "period", "is_estimated"]
     list_select_related = ["account", "account__subscriber"]
     search_fields = ["number", "account__number", "account__subscriber__full_name", "account__subscriber__user__phone"]
     raw_id_fields = ["account"]
@@ -230,7 +244,7 @@ class BillAdmin(AccountNumberSearchMixin, AgencyScopedAdmin):
     inlines = [BillLineInline]
     readonly_fields = [
         "number", "account", "period", "issue_date", "currency", "amount_lines", "amount_tax",
-        "amount_total", "amount_paid", "amount_due", "status", "created_at",
+        "amount_total", "amount_paid", "amount_due", "status", "is_estimated", "created_at",
     ]  # fmt: skip
 
     @admin.display(description=_("subscriber"), ordering="account__subscriber__full_name")
@@ -645,6 +659,163 @@ class PlanChangeAdmin(AccountNumberSearchMixin, AgencyScopedAdmin):
                 request,
                 ngettext("%(count)d plan change decided.", "%(count)d plan changes decided.", done) % {"count": done},
             )
+
+
+# --- Bill runs ---------------------------------------------------------------
+
+
+class BillRunStartForm(forms.ModelForm):
+    """Start a bill run: a month, and a scope the member of staff may bill."""
+
+    period = forms.CharField(
+        label=_("Month"), max_length=7, help_text=_("YYYY-MM, e.g. 2026-11."),
+        widget=forms.TextInput(attrs={"type": "month", "placeholder": "2026-11"}),
+    )  # fmt: skip
+
+    class Meta:
+        model = BillRun
+        fields = ["period", "agency", "billing_cycle", "issue_date"]
+
+    # Set by BillRunAdmin.get_form: None for staff who reach every agency.
+    agency_ids: frozenset[int] | None = None
+
+    def clean_period(self):  # type: ignore[no-untyped-def]
+        try:
+            return runs.period_check(runs.period_parse(self.cleaned_data["period"]))
+        except runs.BillRunRefused as exc:
+            raise forms.ValidationError(exc.message) from None
+
+    def clean_billing_cycle(self) -> int | None:
+        cycle = self.cleaned_data.get("billing_cycle")
+        if cycle is not None and not 1 <= cycle <= 31:
+            raise forms.ValidationError(_("A billing cycle is a number from 1 to 31."))
+        return cycle
+
+    def clean(self):  # type: ignore[no-untyped-def]
+        cleaned = super().clean()
+        agency = cleaned.get("agency")
+        if self.agency_ids is not None and (agency is None or agency.pk not in self.agency_ids):
+            # Billing every agency is for the operator's superusers.
+            self.add_error("agency", _("Choose one of your agencies."))
+        if not cleaned.get("issue_date"):
+            cleaned["issue_date"] = timezone.localdate()
+        return cleaned
+
+
+class BillRunChunkInline(admin.TabularInline):
+    """The chunks that failed, with their error: resuming the run retries them."""
+
+    model = BillRunChunk
+    extra = 0
+    can_delete = False
+    verbose_name_plural = _("failed chunks")
+    fields = readonly_fields = ["first_account_id", "last_account_id", "attempts", "accounts", "error"]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[BillRunChunk]:
+        return super().get_queryset(request).filter(status=BillRunChunk.Status.FAILED)
+
+    def has_add_permission(self, request: HttpRequest, obj: BillRun | None = None) -> bool:
+        return False
+
+
+@admin.register(BillRun)
+class BillRunAdmin(AgencyScopedAdmin):
+    """Bill runs: started here (the add page is "start a bill run"), followed on
+    their page, whose progress bar refreshes while the run goes on."""
+
+    agency_path = "agency"  # a run of every agency: superusers and auditors only
+    form = BillRunStartForm
+    list_display = ["period", "scope", "status", "progress", "billed", "estimated", "skipped", "failed",
+                    "created_by", "started_at", "finished_at"]  # fmt: skip
+    list_filter = ["status", "agency"]
+    list_select_related = ["agency", "created_by"]
+    date_hierarchy = "period"
+    inlines = [BillRunChunkInline]
+    actions = ["resume"]
+    change_form_template = "admin/billing/billrun/change_form.html"
+    readonly_fields = [
+        "period", "scope", "issue_date", "status", "progress_bar", "accounts_in_scope", "billed", "estimated",
+        "already_billed", "skipped", "failed", "chunks_total", "chunks_done", "errors", "skipped_accounts",
+        "created_by", "created_at", "started_at", "finished_at",
+    ]  # fmt: skip
+
+    def get_fields(self, request: HttpRequest, obj: BillRun | None = None) -> list[str]:
+        return self.readonly_fields if obj else ["period", "agency", "billing_cycle", "issue_date"]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: BillRun | None = None) -> list[str]:
+        return self.readonly_fields if obj else []
+
+    def get_inlines(self, request: HttpRequest, obj: BillRun | None):  # type: ignore[no-untyped-def]
+        return self.inlines if obj else []
+
+    def get_form(self, request: HttpRequest, obj: BillRun | None = None, change: bool = False, **kwargs):  # type: ignore[no-untyped-def]
+        form = super().get_form(request, obj, change=change, **kwargs)
+        if obj is None:
+            form = type(form.__name__, (form,), {"agency_ids": staff_agency_ids(request.user)})
+            form.base_fields["period"].initial = f"{month_add(timezone.localdate(), -1):%Y-%m}"
+            form.base_fields["issue_date"].initial = timezone.localdate()
+            form.base_fields["issue_date"].required = False
+        return form
+
+    def has_change_permission(self, request: HttpRequest, obj: BillRun | None = None) -> bool:
+        return False  # a run is followed, never edited
+
+    def has_delete_permission(self, request: HttpRequest, obj: BillRun | None = None) -> bool:
+        return False  # its bills stay; so does the record of how they were made
+
+    def has_resume_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("billing.add_billrun")
+
+    def add_view(self, request: HttpRequest, form_url: str = "", extra_context: dict | None = None) -> HttpResponse:
+        return super().add_view(request, form_url, {"title": _("Start a bill run"), **(extra_context or {})})
+
+    def save_model(self, request: HttpRequest, obj: BillRun, form, change: bool) -> None:  # type: ignore[no-untyped-def]
+        run = runs.bill_run_start(
+            period=obj.period, agency=obj.agency, billing_cycle=obj.billing_cycle, created_by=request.user,
+            issue_date=obj.issue_date or None,
+        )  # fmt: skip
+        bill_run_enqueue(run=run)
+        # The admin's own redirect and log entry need the saved row.
+        obj.pk, obj.status = run.pk, run.status
+
+    def response_add(self, request: HttpRequest, obj: BillRun, post_url_continue: str | None = None) -> HttpResponse:
+        self.message_user(request, _("The bill run has started; this page follows it."), messages.SUCCESS)
+        return redirect("admin:billing_billrun_change", obj.pk)
+
+    @admin.display(description=_("progress"))
+    def progress(self, obj: BillRun) -> str:
+        return f"{obj.progress_percent} %"
+
+    @admin.display(description=_("progress"))
+    def progress_bar(self, obj: BillRun) -> str:
+        return format_html(
+            '<progress value="{}" max="100" data-testid="run-progress">{} %</progress> {} % · {}',
+            obj.progress_percent, obj.progress_percent, obj.progress_percent,
+            _("%(done)s of %(total)s chunks") % {"done": obj.chunks_done, "total": obj.chunks_total},
+        )  # fmt: skip
+
+    @admin.display(description=_("skipped accounts (no reading, no history)"))
+    def skipped_accounts(self, obj: BillRun) -> str:
+        if not obj.is_over() or not obj.skipped:
+            return "—"
+        accounts = runs.bill_run_skipped_accounts(run=obj, limit=50)
+        links = format_html_join(
+            ", ", '<a href="{}">{}</a>',
+            ((reverse("admin:billing_serviceaccount_change", args=[a.pk]), a.display_number) for a in accounts),
+        )  # fmt: skip
+        more = obj.skipped - len(accounts)
+        return format_html("{}{}", links, f" (+{more})" if more > 0 else "")
+
+    @admin.action(description=_("Resume: retry the failed and unfinished chunks"), permissions=["resume"])
+    @audited_action
+    def resume(self, request: HttpRequest, queryset: QuerySet[BillRun]) -> None:
+        chunks = 0
+        for run in queryset:
+            if runs.bill_run_resume(run=run):
+                chunks += bill_run_enqueue(run=run)
+        self.message_user(
+            request, ngettext("%(count)d chunk queued.", "%(count)d chunks queued.", chunks) % {"count": chunks}
+        )
 
 
 # The overdue ladder's and technician visits' admins live beside their services.

@@ -1,8 +1,9 @@
 """Demo data: agencies, plans, subscribers, and years of consumption and bills.
 
 Deterministic (a seeded random generator) and written in bulk, so the default
-size seeds in seconds. Bills are priced by `services.bill_build`, the same code
-that issues real bills, so the demo shows what production would charge.
+size seeds in seconds. Bills are priced by `services.bill_build`, that is
+`tariffs.bill_compute`, the same code that issues real bills, so the demo shows
+what production would charge.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ from .models import (
     BillLine,
     Consumption,
     Plan,
+    PlanLevy,
     PlanTier,
     PrintRequest,
     ServiceAccount,
@@ -46,6 +48,7 @@ from .models import (
     Unit,
 )
 from .services import account_numbers_reserve, bill_build, bills_flag_overdue
+from .tariffs import plan_terms
 
 DEMO_PASSWORD = "selfcare-demo"
 DEMO_SUBSCRIBER_EMAIL = "subscriber@example.com"
@@ -80,7 +83,10 @@ AGENCIES = [
 PLANS: list[dict] = [
     {"code": "ELEC-RES", "ar": "منزلي منخفض الجهد", "fr": "Résidentiel basse tension", "en": "Residential low voltage",
      "kind": ServiceKind.ELECTRICITY, "fee": "0.800",
-     "tiers": [(0, 50, "0.062"), (50, 100, "0.096"), (100, 200, "0.176"), (200, 300, "0.218"), (300, 500, "0.341"), (500, None, "0.414")]},
+     "tiers": [(0, 50, "0.062"), (50, 100, "0.096"), (100, 200, "0.176"), (200, 300, "0.218"), (300, 500, "0.341"), (500, None, "0.414")],
+     # Fixed amounts on every bill: (ar, fr, en, amount, subject to VAT).
+     "levies": [("المساهمة البلدية", "Contribution municipale", "Municipal levy", "0.300", True),
+                ("معلوم الإذاعة والتلفزة", "Redevance radio-télévision", "Radio and TV fee", "0.500", False)]},
     {"code": "ELEC-PRO", "ar": "مهني منخفض الجهد", "fr": "Professionnel basse tension", "en": "Business low voltage",
      "kind": ServiceKind.ELECTRICITY, "fee": "4.500", "tiers": [(0, 300, "0.195"), (300, None, "0.293")], "approval": True},
     {"code": "ELEC-ECO", "ar": "اقتصادي (قديم)", "fr": "Économique (ancien)", "en": "Economy (legacy)",
@@ -157,6 +163,11 @@ def plans_ensure() -> dict[str, Plan]:
             },
         )  # fmt: skip
         if created:
+            PlanLevy.objects.bulk_create(
+                PlanLevy(plan=plan, position=i, name_ar=ar, name_fr=fr, name_en=en, amount=Decimal(amount),
+                         taxable=taxable)
+                for i, (ar, fr, en, amount, taxable) in enumerate(spec.get("levies", []), start=1)
+            )  # fmt: skip
             PlanTier.objects.bulk_create(
                 PlanTier(
                     plan=plan,
@@ -168,7 +179,7 @@ def plans_ensure() -> dict[str, Plan]:
                 for i, (low, high, price) in enumerate(spec.get("tiers", []), start=1)
             )
         plans[plan.code] = plan
-    for plan in Plan.objects.prefetch_related("tiers"):
+    for plan in Plan.objects.prefetch_related("tiers", "levies"):
         plans[plan.code] = plan
     return plans
 
@@ -218,9 +229,10 @@ def history_build(
     subscriber gets exactly the overdue bill the README promises.
     """
     last_period = month_add(today.replace(day=1), -1)
+    terms = {pk: plan_terms(plan) for pk, plan in plans.items()}  # priced from plain values, once per plan
     consumptions, bills, lines = [], [], []
     for index, account in enumerate(accounts):
-        plan = plans[account.plan_id]
+        plan = terms[account.plan_id]
         scale = rng.uniform(0.5, 1.8)
         meter = Decimal(rng.randint(1000, 50000))
         for age in range(months - 1, -1, -1):

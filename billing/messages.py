@@ -19,10 +19,11 @@ from django.utils.functional import lazy
 from django.utils.translation import gettext_lazy as _
 
 from core.money import Money
+from notifications.bulk import SqlChoice, SqlDate, SqlMoney, SqlText, outbox_insert_select
 from notifications.events import EventType
 from notifications.services import message_rows, notify, outbox_write
 
-from .models import Bill, Plan, PlanChange, ServiceKind
+from .models import Bill, Plan, PlanChange, ServiceAccount, ServiceKind
 from .pdf import bill_email_attachments
 
 BILL_ISSUED = EventType(
@@ -126,6 +127,40 @@ def bill_context(bill: Bill) -> dict[str, Any]:
         "due_date": bill.due_date,
         "link": _short_link_prefix() + bill.number,
     }
+
+
+def bill_context_sql(*, currency: str) -> dict[str, Any]:
+    """`bill_context` as SQL over a bill `b` and its account `a`, for bills in `currency`."""
+    return {
+        "account": SqlText("a.number"),
+        "kind": SqlChoice("a.kind", {kind: ServiceKind(kind).label for kind in ServiceKind.values}),
+        "period": SqlText("to_char(b.period, 'MM/YYYY')"),
+        "amount": SqlMoney("b.amount_due", currency),
+        "due_date": SqlDate("b.due_date"),
+        "link": SqlText("b.number", prefix=_short_link_prefix()),
+    }
+
+
+def bills_announce_set(
+    *, bill_ids: list[int], account_ids: list[int], currency: str, now: dt.datetime | None = None
+) -> int:
+    """`bill_announce` for many bills of one currency in one statement (the bill
+    run, on PostgreSQL): the same rows, never twice per channel. `account_ids`
+    are the bills' accounts (both lists bound the join to index lookups). Raises
+    notifications.bulk.BulkUnsupported when the locale needs the per-message path."""
+    return outbox_insert_select(
+        event=BILL_ISSUED,
+        source=(
+            f"{Bill._meta.db_table} b JOIN {ServiceAccount._meta.db_table} a ON a.id = b.account_id "
+            "WHERE b.id = ANY(%s) AND a.id = ANY(%s)"
+        ),
+        params=[bill_ids, account_ids],
+        subscriber="a.subscriber_id",
+        object_key="b.number",
+        reference="a.number",
+        context=bill_context_sql(currency=currency),
+        now=now,
+    )
 
 
 def bill_announce(*, bill: Bill, now: dt.datetime | None = None) -> int:

@@ -81,6 +81,11 @@ class Plan(models.Model):
     price_per_minute = models.DecimalField(_("price per extra minute"), null=True, blank=True, **UNIT_PRICE)
     price_per_sms = models.DecimalField(_("price per extra SMS"), null=True, blank=True, **UNIT_PRICE)
     price_per_gb = models.DecimalField(_("price per extra GB"), null=True, blank=True, **UNIT_PRICE)
+    # Empty: the operator's rate (SELFCARE_VAT_RATE), so a change of the law is one setting.
+    vat_rate = models.DecimalField(
+        _("VAT rate"), max_digits=5, decimal_places=4, null=True, blank=True,
+        help_text=_("0.19 for 19 %. Empty: the operator's standard rate."),
+    )  # fmt: skip
     is_active = models.BooleanField(_("offered"), default=True)
     # What a subscriber moving *to* this plan may do (billing.plan_changes).
     allows_immediate_change = models.BooleanField(
@@ -111,6 +116,9 @@ class Plan(models.Model):
             # The target of service accounts' (plan, kind) foreign key (migration
             # billing 0004): an account's kind is always its plan's kind.
             models.UniqueConstraint(fields=["id", "kind"], name="plan_id_kind_unique"),
+            models.CheckConstraint(
+                condition=Q(vat_rate__isnull=True) | Q(vat_rate__gte=0, vat_rate__lt=1), name="plan_vat_rate_range"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -163,6 +171,38 @@ class PlanTier(models.Model):
         return f"{self.from_quantity}–{upper} @ {self.unit_price}"
 
 
+class PlanLevy(models.Model):
+    """A fixed amount on every bill of a plan (a municipal levy, the TV fee), taxed
+    with VAT or not. The bill line points at it, so its name shows in the
+    subscriber's language; it cannot be deleted once billed (deactivate the plan
+    and offer a new one instead)."""
+
+    plan = models.ForeignKey(Plan, on_delete=models.CASCADE, related_name="levies", verbose_name=_("plan"))
+    position = models.PositiveSmallIntegerField(_("position"))
+    name_ar = models.CharField(_("name (Arabic)"), max_length=120)
+    name_fr = models.CharField(_("name (French)"), max_length=120)
+    name_en = models.CharField(_("name (English)"), max_length=120)
+    amount = models.DecimalField(_("amount per bill"), **MONEY)
+    taxable = models.BooleanField(_("subject to VAT"), default=False)
+
+    class Meta:
+        verbose_name = _("levy")
+        verbose_name_plural = _("levies")
+        ordering = ["plan", "position"]
+        constraints = [
+            models.UniqueConstraint(fields=["plan", "position"], name="planlevy_position_unique"),
+            models.CheckConstraint(condition=Q(amount__gte=0), name="planlevy_amount_not_negative"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name_fr} {self.amount}"
+
+    @property
+    def name(self) -> str:
+        language = translation.get_language() or "fr"
+        return getattr(self, f"name_{language[:2]}", None) or self.name_fr
+
+
 class ServiceAccount(AuditScoped, models.Model):
     """The contract for one meter or line: what the subscriber is billed on."""
 
@@ -195,6 +235,8 @@ class ServiceAccount(AuditScoped, models.Model):
     # Money received beyond what the bills asked (payments never refuse it); the
     # next bills use it first. Changed only under the account's row lock.
     credit = models.DecimalField(_("credit"), default=Decimal(0), **MONEY)
+    # Meters are read in rounds; a bill run may bill one round (cycle) at a time.
+    billing_cycle = models.PositiveSmallIntegerField(_("billing cycle"), default=1)
 
     class Meta:
         verbose_name = _("service account")
@@ -203,6 +245,9 @@ class ServiceAccount(AuditScoped, models.Model):
         constraints = [
             models.CheckConstraint(condition=Q(number__regex=r"^[0-9]{10}$"), name="account_number_ten_digits"),
             models.CheckConstraint(condition=Q(credit__gte=0), name="account_credit_not_negative"),
+            models.CheckConstraint(
+                condition=Q(billing_cycle__gte=1, billing_cycle__lte=31), name="account_billing_cycle_range"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -269,9 +314,12 @@ class Bill(AuditScoped, models.Model):
 
     # Account number and period (0123456789-202611): unique by construction,
     # and a clerk can tell from it whose bill it is.
-    number = models.CharField(_("bill number"), max_length=20, unique=True)
+    # Unique by a constraint rather than unique=True, which would add a second
+    # (LIKE) index that no query uses and every bill run would maintain.
+    number = models.CharField(_("bill number"), max_length=20)
+    # Indexed by the (account, period) constraint, which starts with it.
     account = models.ForeignKey(
-        ServiceAccount, on_delete=models.PROTECT, related_name="bills", verbose_name=_("account")
+        ServiceAccount, on_delete=models.PROTECT, related_name="bills", verbose_name=_("account"), db_index=False
     )
     period = models.DateField(_("period"), help_text=_("First day of the billed month."))
     issue_date = models.DateField(_("issue date"))
@@ -283,6 +331,8 @@ class Bill(AuditScoped, models.Model):
     amount_paid = models.DecimalField(_("paid"), default=Decimal(0), **MONEY)
     amount_due = models.DecimalField(_("amount due"), **MONEY)
     status = models.CharField(_("status"), max_length=16, choices=Status.choices, default=Status.ISSUED)
+    # No meter reading for the period: priced on the average of the last ones.
+    is_estimated = models.BooleanField(_("estimated"), default=False)
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
 
     class Meta:
@@ -293,6 +343,7 @@ class Bill(AuditScoped, models.Model):
         permissions = [("announce_bill", _("Can send the bill-issued messages"))]
         constraints = [
             models.UniqueConstraint(fields=["account", "period"], name="bill_one_per_account_period"),
+            models.UniqueConstraint(fields=["number"], name="bill_number_unique"),
             models.CheckConstraint(condition=Q(period__day=1), name="bill_period_first_day"),
             models.CheckConstraint(condition=Q(due_date__gte=F("issue_date")), name="bill_due_after_issue"),
             models.CheckConstraint(
@@ -367,8 +418,12 @@ class BillLine(models.Model):
         ADJUSTMENT = "adjustment", _("Adjustment")
         # The monthly fee of a month in which the plan changed, by the day (plan_changes).
         PRORATION = "proration", _("Plan change: monthly fee by the day")
+        LEVY = "levy", _("Levy")
 
-    bill = models.ForeignKey(Bill, on_delete=models.CASCADE, related_name="lines", verbose_name=_("bill"))
+    # Indexed by the (bill, position) constraint, which starts with it.
+    bill = models.ForeignKey(
+        Bill, on_delete=models.CASCADE, related_name="lines", verbose_name=_("bill"), db_index=False
+    )
     position = models.PositiveSmallIntegerField(_("position"))
     kind = models.CharField(_("kind"), max_length=16, choices=Kind.choices)
     # Which tier of the plan a consumption line charges (1 = first tranche).
@@ -377,6 +432,12 @@ class BillLine(models.Model):
     unit = models.CharField(_("unit"), max_length=4, choices=Unit.choices, blank=True)
     unit_price = models.DecimalField(_("unit price"), null=True, blank=True, **UNIT_PRICE)
     amount = models.DecimalField(_("amount"), **MONEY)
+    # A levy line names its levy (shown in the reader's language). Indexed only
+    # where set: millions of other lines need no index entry.
+    levy = models.ForeignKey(
+        PlanLevy, on_delete=models.PROTECT, null=True, blank=True, db_index=False, related_name="+",
+        verbose_name=_("levy"),
+    )  # fmt: skip
 
     class Meta:
         verbose_name = _("bill line")
@@ -384,10 +445,18 @@ class BillLine(models.Model):
         ordering = ["bill", "position"]
         constraints = [
             models.UniqueConstraint(fields=["bill", "position"], name="billline_position_unique"),
+            models.CheckConstraint(condition=Q(kind="levy") | Q(levy__isnull=True), name="billline_levy_kind"),
         ]
+        indexes = [models.Index(fields=["levy"], condition=Q(levy__isnull=False), name="billline_levy_idx")]
 
     def __str__(self) -> str:
         return f"{self.bill_id}#{self.position} {self.amount}"
+
+    @property
+    def label(self) -> str:
+        if self.levy_id is not None:
+            return self.levy.name
+        return self.get_kind_display()
 
 
 class PrintRequest(AuditScoped, models.Model):
@@ -972,3 +1041,130 @@ class OverdueAccount(ServiceAccount):
         proxy = True
         verbose_name = _("overdue account")
         verbose_name_plural = _("overdue accounts")
+
+
+class BillRun(AuditScoped, models.Model):
+    """Billing one period for every active postpaid account in a scope (all, one
+    agency, one billing cycle, or an agency's cycle), in chunks that Celery
+    workers process in parallel. The counts are the chunks' own, summed by the
+    database each time a chunk ends (billing/runs.py), so they are right
+    whichever chunk ends last."""
+
+    audit_scope = {"agency_id": "agency_id"}
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", _("Queued")
+        RUNNING = "running", _("Running")
+        FINISHED = "finished", _("Finished")
+        # Every chunk ended, some with an error: resuming the run retries those.
+        FAILED = "failed", pgettext_lazy("bill run", "Failed")
+
+    period = models.DateField(_("period"), help_text=_("First day of the billed month."))
+    agency = models.ForeignKey(
+        "accounts.Agency", on_delete=models.PROTECT, null=True, blank=True, related_name="bill_runs",
+        verbose_name=_("agency"), help_text=_("Empty: every agency."),
+    )  # fmt: skip
+    billing_cycle = models.PositiveSmallIntegerField(
+        _("billing cycle"), null=True, blank=True, help_text=_("Empty: every cycle.")
+    )
+    issue_date = models.DateField(_("issue date"))
+    status = models.CharField(_("status"), max_length=10, choices=Status.choices, default=Status.QUEUED)
+    accounts_in_scope = models.PositiveIntegerField(_("accounts in scope"), default=0)
+    billed = models.PositiveIntegerField(_("billed on a reading"), default=0)
+    estimated = models.PositiveIntegerField(_("billed on an estimate"), default=0)
+    already_billed = models.PositiveIntegerField(_("already billed"), default=0)
+    skipped = models.PositiveIntegerField(_("skipped (no reading, no history)"), default=0)
+    failed = models.PositiveIntegerField(_("failed"), default=0)
+    chunks_total = models.PositiveIntegerField(_("chunks"), default=0)
+    chunks_done = models.PositiveIntegerField(_("chunks done"), default=0)
+    errors = models.TextField(_("errors"), blank=True)
+    created_by = models.ForeignKey(
+        "accounts.User", on_delete=models.SET_NULL, null=True, blank=True, related_name="+",
+        verbose_name=_("started by"),
+    )  # fmt: skip
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+    started_at = models.DateTimeField(_("started"), null=True, blank=True)
+    finished_at = models.DateTimeField(_("finished"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("bill run")
+        verbose_name_plural = _("bill runs")
+        ordering = ["-created_at"]
+        constraints = [
+            models.CheckConstraint(condition=Q(period__day=1), name="billrun_period_first_day"),
+            models.CheckConstraint(
+                condition=Q(billing_cycle__isnull=True) | Q(billing_cycle__gte=1, billing_cycle__lte=31),
+                name="billrun_billing_cycle_range",
+            ),
+            models.CheckConstraint(
+                condition=Q(status__in=["finished", "failed"], finished_at__isnull=False)
+                | Q(status__in=["queued", "running"], finished_at__isnull=True),
+                name="billrun_finished_has_when",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.period:%Y-%m} · {self.scope}"
+
+    @property
+    def scope(self) -> str:
+        parts = []
+        if self.agency_id is not None:
+            parts.append(str(_("agency %(code)s") % {"code": self.agency.code}))
+        if self.billing_cycle is not None:
+            parts.append(str(_("cycle %(cycle)s") % {"cycle": self.billing_cycle}))
+        return ", ".join(parts) or str(_("all accounts"))
+
+    @property
+    def accounts_done(self) -> int:
+        return self.billed + self.estimated + self.already_billed + self.skipped + self.failed
+
+    @property
+    def progress_percent(self) -> int:
+        if not self.chunks_total:
+            return 100 if self.status == self.Status.FINISHED else 0
+        return min(100, (100 * self.chunks_done) // self.chunks_total)
+
+    def is_over(self) -> bool:
+        return self.status in (self.Status.FINISHED, self.Status.FAILED)
+
+
+class BillRunChunk(models.Model):
+    """A range of account ids of a run, billed in one transaction: its bills,
+    lines, credit and messages commit together or not at all. A worker claims
+    it by locking its row (SKIP LOCKED), so a chunk redelivered to a second
+    worker is left alone while the first holds it, and taken up again if the
+    first died (its transaction, and the lock, died with it)."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", _("Pending")
+        DONE = "done", _("Done")
+        FAILED = "failed", _("Failed")
+
+    run = models.ForeignKey(BillRun, on_delete=models.CASCADE, related_name="chunks", verbose_name=_("bill run"))
+    first_account_id = models.BigIntegerField(_("first account id"))
+    last_account_id = models.BigIntegerField(_("last account id"))
+    status = models.CharField(_("status"), max_length=8, choices=Status.choices, default=Status.PENDING)
+    attempts = models.PositiveSmallIntegerField(_("attempts"), default=0)
+    accounts = models.PositiveIntegerField(_("accounts in scope"), default=0)
+    billed = models.PositiveIntegerField(_("billed on a reading"), default=0)
+    estimated = models.PositiveIntegerField(_("billed on an estimate"), default=0)
+    already_billed = models.PositiveIntegerField(_("already billed"), default=0)
+    skipped = models.PositiveIntegerField(_("skipped"), default=0)
+    messages = models.PositiveIntegerField(_("messages"), default=0)
+    error = models.TextField(_("error"), blank=True)
+    finished_at = models.DateTimeField(_("finished"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("bill run chunk")
+        verbose_name_plural = _("bill run chunks")
+        ordering = ["run", "first_account_id"]
+        constraints = [
+            models.UniqueConstraint(fields=["run", "first_account_id"], name="billrunchunk_unique_range"),
+            models.CheckConstraint(
+                condition=Q(last_account_id__gte=F("first_account_id")), name="billrunchunk_range_ordered"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.run_id}: {self.first_account_id}–{self.last_account_id} ({self.status})"

@@ -21,7 +21,7 @@ from .messages import bill_announce
 from .models import Bill, BillLine, Consumption, Plan, PrintRequest, ServiceAccount, SmsAlertSubscription
 from .numbers import account_number_from_serial
 from .plan_changes import plan_change_extra_lines, plan_id_for_period
-from .tariffs import LineDraft, price_period, tax_on
+from .tariffs import LineDraft, PlanTerms, bill_compute, credit_to_use, plan_terms
 
 ACCOUNT_SEQUENCE = "account_number"
 
@@ -57,36 +57,38 @@ def account_open(
 def bill_build(
     *,
     account: ServiceAccount,
-    plan: Plan,
+    plan: Plan | PlanTerms,
     period: dt.date,
     usage: Mapping[str, Decimal],
     issue_date: dt.date,
     currency: str | None = None,
     extra: Iterable[LineDraft] = (),
+    estimated: bool = False,
 ) -> tuple[Bill, list[BillLine]]:
-    """Price one month and return the unsaved bill with its lines.
+    """Price one month with `bill_compute` and return the unsaved bill with its lines.
 
-    Split from `bill_issue` so bulk writers (the demo seed, later the bill run)
-    share the exact pricing of a single issue.
+    Split from `bill_issue` so bulk writers (the demo seed) share the exact
+    pricing of a single issue. The account's credit is applied afterwards, under
+    its row lock (`bill_pay_from_credit`). A `Plan` should come with its tiers
+    and levies prefetched.
     """
     currency = currency or settings.SELFCARE_CURRENCY
-    drafts = [*price_period(plan=plan, usage=usage, currency=currency), *extra]
-    amount_lines = sum((d.amount for d in drafts), Decimal(0))
-    amount_tax = tax_on(amount_lines=amount_lines, rate=Decimal(settings.SELFCARE_VAT_RATE), currency=currency)
-    total = amount_lines + amount_tax
+    terms = plan if isinstance(plan, PlanTerms) else plan_terms(plan)
+    draft = bill_compute(plan=terms, usage=usage, period=period, extra_lines=tuple(extra), currency=currency)
     bill = Bill(
-        number=f"{account.number}-{period:%Y%m}",
+        number=bill_number(account_number=account.number, period=period),
         account=account,
         period=period,
         issue_date=issue_date,
-        due_date=issue_date + dt.timedelta(days=settings.SELFCARE_PAYMENT_TERM_DAYS),
+        due_date=bill_due_date(issue_date=issue_date),
         currency=currency,
-        amount_lines=amount_lines,
-        amount_tax=amount_tax,
-        amount_total=total,
+        amount_lines=draft.amount_lines,
+        amount_tax=draft.amount_tax,
+        amount_total=draft.amount_total,
         amount_paid=Decimal(0),
-        amount_due=total,
+        amount_due=draft.amount_total,
         status=Bill.Status.ISSUED,
+        is_estimated=estimated,
     )
     lines = [
         BillLine(
@@ -98,15 +100,33 @@ def bill_build(
             unit=d.unit,
             unit_price=d.unit_price,
             amount=d.amount,
+            levy_id=d.levy_id,
         )
-        for position, d in enumerate(drafts, start=1)
+        for position, d in enumerate(draft.lines, start=1)
     ]
     return bill, lines
 
 
-def bill_issue(*, account: ServiceAccount, period: dt.date, issue_date: dt.date | None = None) -> Bill:
+def bill_number(*, account_number: str, period: dt.date) -> str:
+    return f"{account_number}-{period:%Y%m}"
+
+
+def bill_due_date(*, issue_date: dt.date) -> dt.date:
+    return issue_date + dt.timedelta(days=settings.SELFCARE_PAYMENT_TERM_DAYS)
+
+
+def bill_issue(
+    *,
+    account: ServiceAccount,
+    period: dt.date,
+    issue_date: dt.date | None = None,
+    usage: Mapping[str, Decimal] | None = None,
+    estimated: bool = False,
+) -> Bill:
     """Issue the bill of `account` for `period`; issuing it again returns the same bill.
 
+    `usage` defaults to the period's consumption rows; the bill run passes an
+    estimate (`estimated=True`) for a meter that was not read.
     The (account, period) unique constraint, not a prior lookup, is what makes
     two concurrent runs end with one bill.
     """
@@ -114,9 +134,10 @@ def bill_issue(*, account: ServiceAccount, period: dt.date, issue_date: dt.date 
     existing = Bill.objects.filter(account=account, period=period).first()
     if existing:
         return existing
-    usage = {c.unit: c.quantity for c in Consumption.objects.filter(account=account, period=period)}
+    if usage is None:
+        usage = {c.unit: c.quantity for c in Consumption.objects.filter(account=account, period=period)}
     # The plan in force on the month's last day: a change that took effect since is not this month's.
-    plan = Plan.objects.prefetch_related("tiers").get(pk=plan_id_for_period(account=account, period=period))
+    plan = Plan.objects.prefetch_related("tiers", "levies").get(pk=plan_id_for_period(account=account, period=period))
     bill, lines = bill_build(
         account=account,
         plan=plan,
@@ -127,6 +148,7 @@ def bill_issue(*, account: ServiceAccount, period: dt.date, issue_date: dt.date 
             *sms_alert_fee_lines(account=account, period=period),
             *plan_change_extra_lines(account=account, period=period),
         ],
+        estimated=estimated,
     )
     try:
         with transaction.atomic():
@@ -147,7 +169,7 @@ def bill_pay_from_credit(*, bill: Bill) -> Decimal:
     account = ServiceAccount.objects.select_for_update().filter(pk=bill.account_id, credit__gt=0).first()
     if account is None:
         return Decimal(0)
-    used = min(account.credit, bill.amount_due)
+    used = credit_to_use(credit=account.credit, amount_due=bill.amount_due)
     if used <= 0:
         return Decimal(0)
     ServiceAccount.objects.filter(pk=account.pk).update(credit=F("credit") - used)
@@ -157,16 +179,28 @@ def bill_pay_from_credit(*, bill: Bill) -> Decimal:
 
 
 BILLS_PAID_SQL = "UPDATE billing_bill SET amount_paid = %s, amount_due = %s, status = %s WHERE id = %s"
+BILLS_PAID_UNNEST_SQL = (
+    "UPDATE billing_bill AS b SET amount_paid = v.paid, amount_due = v.due, status = v.status "
+    "FROM unnest(%s::bigint[], %s::numeric[], %s::numeric[], %s::text[]) AS v(id, paid, due, status) WHERE b.id = v.id"
+)
 
 
 def bills_paid_write(*, bills: Sequence[Bill]) -> None:
     """Write the paid amount, amount due and status of `bills`, rows the caller
     holds locked and moved with `Bill.set_amount_paid` (a payment applied):
-    one statement per bill sent in one round trip (psycopg's pipeline), without
+    one UPDATE from arrays on PostgreSQL (a statement per bill elsewhere), without
     the CASE per column and row that `bulk_update` compiles. Sends no signal:
     the caller audits the change (core.audit.audit_saves)."""
-    if bills:
-        with connection.cursor() as cursor:
+    if not bills:
+        return
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":  # one statement, whatever the number of bills
+            cursor.execute(
+                BILLS_PAID_UNNEST_SQL,
+                [[b.pk for b in bills], [b.amount_paid for b in bills], [b.amount_due for b in bills],
+                 [str(b.status) for b in bills]],
+            )  # fmt: skip
+        else:
             cursor.executemany(BILLS_PAID_SQL, [(b.amount_paid, b.amount_due, b.status, b.pk) for b in bills])
 
 

@@ -1,20 +1,34 @@
-"""Pricing: turn a plan and a period's usage into bill lines. Pure functions.
+"""Pricing: turn a plan and a period's usage into a bill. Pure functions.
 
 Utilities bill progressive tranches (STEG, SOMELEC): each kWh or m³ is charged
-at the price of the tranche it falls in. Telecom plans charge a monthly fee and
-what goes beyond the allowances. Line amounts are quantized to the currency
-once each; unit prices keep their own precision.
+at the price of the tranche it falls in, then the plan's fixed levies (a
+municipal levy, the TV fee). Telecom plans charge a monthly fee and what goes
+beyond the allowances. VAT is the plan's rate (or the operator's) on the
+taxable lines. Each line amount is quantized to the currency once; unit prices
+keep their own precision.
+
+`bill_compute` is the one definition of a bill's amounts. It reads nothing
+from the database: the plan comes in as `PlanTerms` (`plan_terms` builds them
+from a Plan with its tiers and levies prefetched), so a run can price a million
+bills from a handful of plans. The bill run's SQL (billing/runs.py) computes
+the same amounts inside PostgreSQL; billing/tests/test_bill_runs.py holds both
+to the same answer.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import datetime as dt
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
+from django.conf import settings
+
 from core.money import quantize
 
-from .models import BillLine, Plan, PlanTier, Unit
+from .models import PRIMARY_UNIT, UTILITY_KINDS, BillLine, Plan, PlanTier, Unit
+
+ZERO = Decimal(0)
 
 
 @dataclass(frozen=True)
@@ -25,9 +39,97 @@ class LineDraft:
     unit: str = ""
     unit_price: Decimal | None = None
     tier: int | None = None
+    # Levies may be outside VAT; everything else is taxed.
+    taxable: bool = True
+    levy_id: int | None = None
 
 
-def tiered_lines(*, tiers: Iterable[PlanTier], usage: Decimal, unit: str, currency: str) -> list[LineDraft]:
+@dataclass(frozen=True)
+class TierTerms:
+    position: int
+    from_quantity: Decimal
+    to_quantity: Decimal | None
+    unit_price: Decimal
+
+
+@dataclass(frozen=True)
+class LevyTerms:
+    position: int
+    amount: Decimal
+    taxable: bool
+    id: int | None = None
+
+
+@dataclass(frozen=True)
+class PlanTerms:
+    """What pricing needs of a plan, as plain values."""
+
+    kind: str
+    monthly_fee: Decimal
+    vat_rate: Decimal
+    tiers: tuple[TierTerms, ...] = ()
+    levies: tuple[LevyTerms, ...] = ()
+    included_minutes: int | None = None
+    included_sms: int | None = None
+    included_data_gb: Decimal | None = None
+    price_per_minute: Decimal | None = None
+    price_per_sms: Decimal | None = None
+    price_per_gb: Decimal | None = None
+
+    @property
+    def is_utility(self) -> bool:
+        return self.kind in UTILITY_KINDS
+
+    @property
+    def unit(self) -> str:
+        return PRIMARY_UNIT[self.kind]
+
+
+@dataclass(frozen=True)
+class BillDraft:
+    period: dt.date
+    currency: str
+    lines: tuple[LineDraft, ...]
+    amount_lines: Decimal
+    amount_tax: Decimal
+    amount_total: Decimal
+    credit_used: Decimal
+    amount_due: Decimal
+
+
+def default_vat_rate() -> Decimal:
+    return Decimal(settings.SELFCARE_VAT_RATE)
+
+
+def plan_terms(plan: Plan, *, vat_rate: Decimal | None = None) -> PlanTerms:
+    """The pricing terms of `plan`; its `tiers` and `levies` should be prefetched.
+    Its VAT rate, else `vat_rate`, else the operator's (SELFCARE_VAT_RATE)."""
+    rate = plan.vat_rate if plan.vat_rate is not None else (vat_rate if vat_rate is not None else default_vat_rate())
+    return PlanTerms(
+        kind=plan.kind,
+        monthly_fee=plan.monthly_fee,
+        vat_rate=rate,
+        tiers=tuple(
+            TierTerms(position=t.position, from_quantity=t.from_quantity, to_quantity=t.to_quantity,
+                      unit_price=t.unit_price)
+            for t in sorted(plan.tiers.all(), key=lambda t: t.position)
+        ),
+        levies=tuple(
+            LevyTerms(position=levy.position, amount=levy.amount, taxable=levy.taxable, id=levy.pk)
+            for levy in sorted(plan.levies.all(), key=lambda levy: levy.position)
+        ),
+        included_minutes=plan.included_minutes,
+        included_sms=plan.included_sms,
+        included_data_gb=plan.included_data_gb,
+        price_per_minute=plan.price_per_minute,
+        price_per_sms=plan.price_per_sms,
+        price_per_gb=plan.price_per_gb,
+    )  # fmt: skip
+
+
+def tiered_lines(*, tiers: Iterable[TierTerms | PlanTier], usage: Decimal, unit: str, currency: str) -> list[LineDraft]:
+    """One line per tranche the usage reaches: the part of the usage between its
+    bounds (`from` excluded, `to` included), at its price."""
     lines = []
     for tier in sorted(tiers, key=lambda t: t.position):
         upper = usage if tier.to_quantity is None else min(usage, tier.to_quantity)
@@ -47,7 +149,8 @@ def tiered_lines(*, tiers: Iterable[PlanTier], usage: Decimal, unit: str, curren
     return lines
 
 
-def overage_lines(*, plan: Plan, usage: Mapping[str, Decimal], currency: str) -> list[LineDraft]:
+def overage_lines(*, plan: PlanTerms | Plan, usage: Mapping[str, Decimal], currency: str) -> list[LineDraft]:
+    """Minutes, SMS and data beyond the allowances (in that order), at their prices."""
     allowances = (
         (Unit.MINUTES, plan.included_minutes, plan.price_per_minute),
         (Unit.SMS, plan.included_sms, plan.price_per_sms),
@@ -55,7 +158,7 @@ def overage_lines(*, plan: Plan, usage: Mapping[str, Decimal], currency: str) ->
     )
     lines = []
     for unit, included, price in allowances:
-        used = usage.get(unit, Decimal(0))
+        used = usage.get(unit, ZERO)
         extra = used - Decimal(included or 0)
         if extra > 0 and price:
             lines.append(
@@ -70,19 +173,87 @@ def overage_lines(*, plan: Plan, usage: Mapping[str, Decimal], currency: str) ->
     return lines
 
 
-def price_period(*, plan: Plan, usage: Mapping[str, Decimal], currency: str) -> list[LineDraft]:
-    """All lines of one month on `plan`, monthly fee first.
+def levy_lines(*, levies: Iterable[LevyTerms], currency: str) -> list[LineDraft]:
+    return [
+        LineDraft(
+            kind=BillLine.Kind.LEVY, amount=quantize(levy.amount, currency), taxable=levy.taxable, levy_id=levy.id
+        )
+        for levy in sorted(levies, key=lambda levy: levy.position)
+    ]
 
-    `plan.tiers` should be prefetched: this is called once per bill in a run.
-    """
+
+def usage_lines(*, plan: PlanTerms, usage: Mapping[str, Decimal], currency: str) -> list[LineDraft]:
+    """The monthly fee, then the tranches or what goes beyond the allowances."""
     lines = [LineDraft(kind=BillLine.Kind.FIXED_FEE, amount=quantize(plan.monthly_fee, currency))]
     if plan.is_utility:
-        lines += tiered_lines(
-            tiers=plan.tiers.all(), usage=usage.get(plan.unit, Decimal(0)), unit=plan.unit, currency=currency
-        )
+        lines += tiered_lines(tiers=plan.tiers, usage=usage.get(plan.unit, ZERO), unit=plan.unit, currency=currency)
     else:
         lines += overage_lines(plan=plan, usage=usage, currency=currency)
     return lines
+
+
+def bill_compute(
+    *,
+    plan: PlanTerms,
+    usage: Mapping[str, Decimal],
+    period: dt.date,
+    credit: Decimal = ZERO,
+    extra_lines: Sequence[LineDraft] = (),
+    currency: str,
+) -> BillDraft:
+    """A month's bill: lines in bill order (fee, tranches or overage, extra lines
+    such as the SMS alert fee, levies), VAT on the taxable lines, then the
+    account's credit used against the total (never more than either).
+
+    total = sum of lines + tax, and due = total - credit used, exactly.
+    """
+    lines = [
+        *usage_lines(plan=plan, usage=usage, currency=currency),
+        *(_quantized(line, currency) for line in extra_lines),
+        *levy_lines(levies=plan.levies, currency=currency),
+    ]
+    amount_lines = sum((line.amount for line in lines), ZERO)
+    taxable = sum((line.amount for line in lines if line.taxable), ZERO)
+    amount_tax = tax_on(amount_lines=taxable, rate=plan.vat_rate, currency=currency)
+    total = amount_lines + amount_tax
+    credit_used = credit_to_use(credit=credit, amount_due=total)
+    return BillDraft(
+        period=period,
+        currency=currency,
+        lines=tuple(lines),
+        amount_lines=amount_lines,
+        amount_tax=amount_tax,
+        amount_total=total,
+        credit_used=credit_used,
+        amount_due=total - credit_used,
+    )
+
+
+def credit_to_use(*, credit: Decimal, amount_due: Decimal) -> Decimal:
+    """What a new bill takes from the account's credit: all of it, up to what it asks."""
+    return max(min(credit, amount_due), ZERO)
+
+
+def _quantized(line: LineDraft, currency: str) -> LineDraft:
+    amount = quantize(line.amount, currency)
+    if amount == line.amount:
+        return line
+    return LineDraft(**{**line.__dict__, "amount": amount})
+
+
+def price_period(*, plan: Plan, usage: Mapping[str, Decimal], currency: str) -> list[LineDraft]:
+    """The fee and usage lines of one month on `plan` (no levies, no tax): what a
+    plan's price list or a plan-change preview shows. `plan.tiers` should be
+    prefetched."""
+    terms = PlanTerms(
+        kind=plan.kind, monthly_fee=plan.monthly_fee, vat_rate=ZERO,
+        tiers=tuple(TierTerms(position=t.position, from_quantity=t.from_quantity, to_quantity=t.to_quantity,
+                              unit_price=t.unit_price) for t in plan.tiers.all()),
+        included_minutes=plan.included_minutes, included_sms=plan.included_sms,
+        included_data_gb=plan.included_data_gb, price_per_minute=plan.price_per_minute,
+        price_per_sms=plan.price_per_sms, price_per_gb=plan.price_per_gb,
+    )  # fmt: skip
+    return usage_lines(plan=terms, usage=usage, currency=currency)
 
 
 def tax_on(*, amount_lines: Decimal, rate: Decimal, currency: str) -> Decimal:

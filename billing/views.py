@@ -120,7 +120,7 @@ def _bill_page(request: HttpRequest, subscriber: Subscriber, bill: Bill, *, pdf_
     paperless = subscriber_is_paperless(subscriber_id=subscriber.pk, today=today)
     context = {
         "bill": bill,
-        "lines": bill.lines.all(),
+        "lines": bill.lines.select_related("levy"),
         "is_overdue": bill.is_overdue(today),
         "today": today,
         "paperless": paperless,

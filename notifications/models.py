@@ -30,14 +30,17 @@ class Message(models.Model):
         CANCELLED = "cancelled", _("Cancelled")
 
     # (event, object, channel): the same bill is never announced twice on one channel.
-    dedupe_key = models.CharField(_("dedupe key"), max_length=120, unique=True)
+    # Unique by a constraint: unique=True would add a LIKE index nothing uses,
+    # which every write of the outbox (a bill run's million) would maintain.
+    dedupe_key = models.CharField(_("dedupe key"), max_length=120)
     # An EventType's name (notifications/events.py), declared by the app that owns the event.
     event = models.CharField(_("event"), max_length=32)
+    # Indexed by message_subscriber_idx, which starts with it.
     subscriber = models.ForeignKey(
-        Subscriber, on_delete=models.CASCADE, related_name="messages", verbose_name=_("subscriber")
+        Subscriber, on_delete=models.CASCADE, related_name="messages", verbose_name=_("subscriber"), db_index=False
     )
     # What the message is about as the subscriber knows it (an account number), for searching.
-    reference = models.CharField(_("reference"), max_length=64, blank=True, db_index=True)
+    reference = models.CharField(_("reference"), max_length=64, blank=True)
     channel = models.ForeignKey(
         ContactChannel, on_delete=models.SET_NULL, null=True, blank=True, related_name="messages",
         verbose_name=_("channel"),
@@ -76,6 +79,7 @@ class Message(models.Model):
         # Reading the outbox is not sending again.
         permissions = [("resend_message", _("Can re-send failed messages"))]
         constraints = [
+            models.UniqueConstraint(fields=["dedupe_key"], name="message_dedupe_key_unique"),
             models.UniqueConstraint(
                 fields=["provider", "provider_message_id"],
                 condition=Q(provider_message_id__isnull=False),
@@ -87,6 +91,8 @@ class Message(models.Model):
             models.Index(fields=["next_attempt_at"], condition=Q(status="pending"), name="message_pending_due_idx"),
             models.Index(fields=["status", "claimed_at"], name="message_status_claimed_idx"),
             models.Index(fields=["subscriber", "-created_at"], name="message_subscriber_idx"),
+            # Exact searches by account number (no LIKE index: nothing searches by prefix).
+            models.Index(fields=["reference"], name="message_reference_idx"),
         ]
 
     # Not a column: the files an e-mail carries, filled in memory by the relay just

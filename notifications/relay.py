@@ -20,6 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from django.conf import settings
+from django.core.cache import cache
 from django.db import connection, transaction
 from django.utils import timezone
 
@@ -32,6 +33,36 @@ from .models import Message
 from .reports import delivery_reports_apply_waiting
 
 logger = logging.getLogger(__name__)
+
+
+# The flag of a pending relay kick, in the shared cache (Redis when REDIS_URL is set).
+RELAY_KICK_KEY = "notifications:relay-kick"
+
+
+def relay_kick_wanted() -> bool:
+    """True if no relay kick is pending, and then this caller is the one to send
+    it: publishing a Celery task after every commit that writes a message cost
+    a payment 7 % of its CPU, for a relay that one kick wakes up as well.
+
+    Nothing is left unsent: the relay clears the flag *before* it claims
+    (`relay_kick_done`), so a row committed before the clearing is claimed by
+    that run, and a row committed after it finds no flag and kicks again. A kick
+    the broker lost holds the flag SELFCARE_OUTBOX_KICK_SECONDS at most; the
+    beat's relay runs anyway. If the cache is down, every commit kicks, as before.
+    """
+    try:
+        return bool(cache.add(RELAY_KICK_KEY, 1, timeout=settings.SELFCARE_OUTBOX_KICK_SECONDS))
+    except Exception:
+        logger.warning("Could not set the relay kick flag; kicking anyway.", exc_info=True)
+        return True
+
+
+def relay_kick_done() -> None:
+    """The relay is starting (or a kick failed to publish): the next commit kicks again."""
+    try:
+        cache.delete(RELAY_KICK_KEY)
+    except Exception:
+        logger.warning("Could not clear the relay kick flag; it expires by itself.", exc_info=True)
 
 
 def outbox_claim(*, limit: int, now: dt.datetime | None = None) -> list[int]:

@@ -17,6 +17,11 @@ GSM7_BASIC = set(
 GSM7_EXTENDED = set("^{}\\[~]|€\f")
 
 
+# Units in one SMS, and in each part of a longer one (the rest carries the joining header).
+GSM7_SINGLE, GSM7_PART = 160, 153
+UCS2_SINGLE, UCS2_PART = 70, 67
+
+
 @dataclass(frozen=True)
 class SmsLength:
     encoding: str  # "gsm7" or "ucs2"
@@ -27,11 +32,11 @@ class SmsLength:
 def sms_length(text: str) -> SmsLength:
     if all(ch in GSM7_BASIC or ch in GSM7_EXTENDED for ch in text):
         units = sum(2 if ch in GSM7_EXTENDED else 1 for ch in text)
-        single, part = 160, 153
+        single, part = GSM7_SINGLE, GSM7_PART
         encoding = "gsm7"
     else:
         units = len(text.encode("utf-16-le")) // 2  # an emoji is two units
-        single, part = 70, 67
+        single, part = UCS2_SINGLE, UCS2_PART
         encoding = "ucs2"
     if units <= single:
         segments = 1 if units else 0

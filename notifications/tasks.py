@@ -11,6 +11,8 @@ from . import relay
 @shared_task(ignore_result=True)
 def outbox_relay() -> int:
     """Claim due messages in batches and hand each batch to a worker."""
+    # First: a message committed from now on kicks again (relay.relay_kick_wanted).
+    relay.relay_kick_done()
     total = 0
     while ids := relay.outbox_claim(limit=settings.SELFCARE_OUTBOX_BATCH):
         messages_send.delay(ids)

@@ -14,10 +14,12 @@ import logging
 import re
 import time
 import traceback
+from functools import cache, lru_cache
 from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
+from django.db import connection
 from django.http import Http404, HttpRequest, JsonResponse
 from django.utils import timezone
 from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
@@ -29,7 +31,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from core.exceptions import ApplicationError
-from core.models import get_or_none
+from core.sql import columns, fetch_all, insert_returning, instance_from_row
 
 from .crypto import SecretUnreadable, secret_open
 from .models import KEY_ID_REGEX, REFERENCE_REGEX, ApiInbox, Provider
@@ -91,6 +93,23 @@ def _signing_path(request: HttpRequest) -> str:
     return request.get_full_path()
 
 
+@cache
+def _provider_sql() -> str:
+    return f"SELECT {columns(Provider, 'p')} FROM {Provider._meta.db_table} p WHERE p.key_id = %s"
+
+
+def _secret_key_material() -> str:
+    return settings.PAYMENTS_SECRET_KEY or settings.SECRET_KEY
+
+
+@lru_cache(maxsize=256)
+def _secret_open(sealed: str, key_id: str, material: str) -> str:
+    """A stored secret, opened once per process (AES-GCM, then kept): the row
+    itself is read at every request, so a rotated secret is a new `sealed` value
+    and opens anew; `material` keys the cache on the server key it opened with."""
+    return secret_open(sealed, key_id=key_id)
+
+
 class ProviderSignatureAuthentication(BaseAuthentication):
     """X-Provider-Key, X-Timestamp and X-Signature (payments.signing), checked on the raw body.
 
@@ -114,12 +133,17 @@ class ProviderSignatureAuthentication(BaseAuthentication):
                 code="stale_timestamp",
                 extra={"server_time": int(time.time()), "tolerance_seconds": settings.PAYMENTS_SIGNATURE_TOLERANCE},
             )
-        provider = get_or_none(Provider.objects.filter(key_id=key_id))
-        if provider is None:
+        # Read at every request, never cached: a deactivation or a new secret takes
+        # effect at once. Plain SQL: the ORM cost more than the lookup itself.
+        rows = fetch_all(_provider_sql(), [key_id])
+        if not rows:
             raise ApiError("X-Provider-Key names no provider.", code="unknown_provider")
+        provider = instance_from_row(Provider, rows[0])
         try:
             secrets = [
-                secret_open(s, key_id=key_id) for s in (provider.secret_sealed, provider.previous_secret_sealed) if s
+                _secret_open(s, key_id, _secret_key_material())
+                for s in (provider.secret_sealed, provider.previous_secret_sealed)
+                if s
             ]
         except SecretUnreadable:
             logger.error("The signing secret of provider %s does not decrypt: is PAYMENTS_SECRET_KEY right?", key_id)
@@ -276,6 +300,14 @@ def api_not_found(request: HttpRequest, *args: Any, **kwargs: Any) -> JsonRespon
 # --- Views --------------------------------------------------------------------
 
 
+_INBOX_CLOSE_SQL = (
+    f"UPDATE {ApiInbox._meta.db_table} SET status = %s, response_status = %s, response_body = %s, error = %s, "
+    "finished_at = %s WHERE id = %s"
+)
+_RESPONSE_BODY = ApiInbox._meta.get_field("response_body")
+_FINISHED_AT = ApiInbox._meta.get_field("finished_at")
+
+
 class ProviderAPIView(APIView):
     """A signed endpoint: authenticated by signature, written to the inbox
     before it runs, the inbox row closed with the answer after."""
@@ -293,13 +325,16 @@ class ProviderAPIView(APIView):
     def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
         super().initial(request, *args, **kwargs)  # the signature, via request.user
         raw = request._request
-        self.inbox = ApiInbox.objects.create(
+        inbox = ApiInbox(
             provider=request.auth,
             method=raw.method or "",
             path=raw.get_full_path()[:2000],
             headers={name: raw.headers[name][:500] for name in INBOX_HEADERS if name in raw.headers},
             body=raw.body,
         )
+        # Committed on its own (autocommit) before the request is processed: kept whatever happens next.
+        insert_returning(ApiInbox, [inbox])
+        self.inbox = inbox
 
     def perform_authentication(self, request: Request) -> None:
         request.user  # noqa: B018 - runs the authenticator now, before anything is written
@@ -311,13 +346,18 @@ class ProviderAPIView(APIView):
             error = self.inbox_error
             if not ok and not error and isinstance(response.data, dict) and "error" in response.data:
                 error = f"{response.data['error']['code']}: {response.data['error']['message']}"
-            ApiInbox.objects.filter(pk=self.inbox.pk).update(
-                status=ApiInbox.Status.SUCCEEDED if ok else ApiInbox.Status.FAILED,
-                response_status=response.status_code,
-                response_body=response.data,
-                error=error,
-                finished_at=timezone.now(),
-            )
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    _INBOX_CLOSE_SQL,
+                    [
+                        str(ApiInbox.Status.SUCCEEDED if ok else ApiInbox.Status.FAILED),
+                        response.status_code,
+                        _RESPONSE_BODY.get_db_prep_save(response.data, connection),
+                        error,
+                        _FINISHED_AT.get_db_prep_save(timezone.now(), connection),
+                        self.inbox.pk,
+                    ],
+                )
         return response
 
     @property

@@ -18,7 +18,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import F, Sum
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -30,8 +30,9 @@ from billing.models import MONEY, Bill, ServiceAccount
 from billing.services import bills_paid_write
 from core.audit import audit_saves
 from core.exceptions import ApplicationError
-from core.models import get_or_none, sequence_nextval
+from core.models import sequence_nextval
 from core.money import Money, UnknownCurrency, currency_exponent
+from core.sql import fetch_all, insert_returning
 from notifications.services import notify
 
 from . import locks
@@ -234,6 +235,11 @@ def payment_apply(
         return _replay(existing, fingerprint)
 
 
+# Under the account lock (see _apply); plain SQL, as the locks (payments.locks).
+_PAYMENT_EXISTS_SQL = f"SELECT id FROM {Payment._meta.db_table} WHERE provider_id = %s AND reference = %s"
+_CREDIT_ADD_SQL = f"UPDATE {ServiceAccount._meta.db_table} SET credit = credit + %s WHERE id = %s"
+
+
 def _apply(
     *,
     provider: Provider,
@@ -249,9 +255,9 @@ def _apply(
     account = locks.account_lock(number=account_number)
     # Under the account lock a concurrent copy has committed or not started (this
     # statement's snapshot is taken after the lock: never fold it into the lock's).
-    existing = get_or_none(Payment.objects.filter(provider=provider, reference=reference).select_related("account"))
-    if existing:
-        return _replay(existing, fingerprint)
+    found = fetch_all(_PAYMENT_EXISTS_SQL, [provider.pk, reference])
+    if found:
+        return _replay(Payment.objects.select_related("account").get(pk=found[0][0]), fingerprint)
     if account is None:
         raise AccountNotFound("No account has this number.", extra={"account_number": account_number})
     if account.status == ServiceAccount.Status.CLOSED:
@@ -284,20 +290,21 @@ def _apply(
     payment.response = json.dumps(payment_data(payment=payment, allocations=allocations), ensure_ascii=False)
     # Written without a save() each (a statement per table), and audited as
     # auditlog would have audited each save, in one more statement.
-    Payment.objects.bulk_create([payment])
+    insert_returning(Payment, [payment])
     # A new payment has no order nor counter record yet (those reverse one-to-ones
     # come after it): said here, so that the audit diff does not query for them.
     for relation in Payment._meta.related_objects:
         if relation.one_to_one:
             relation.set_cached_value(payment, None)
-    Allocation.objects.bulk_create(allocations)
+    insert_returning(Allocation, allocations)
     bills_before = [copy.copy(bill) for bill, _ in plan]
     for bill, part in plan:
         bill.set_amount_paid(bill.amount_paid + part)
     bills_paid_write(bills=[bill for bill, _ in plan])
     account_before = copy.copy(account)
     if left:
-        ServiceAccount.objects.filter(pk=account.pk).update(credit=F("credit") + left)
+        with connection.cursor() as cursor:
+            cursor.execute(_CREDIT_ADD_SQL, [left, account.pk])
         account.credit += left
     audit_saves(
         created=[payment, *allocations],

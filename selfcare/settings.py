@@ -98,15 +98,18 @@ MIDDLEWARE = [
     "whitenoise.middleware.WhiteNoiseMiddleware",
     # Before anything reads the session, the query or the form: NUL never reaches a query.
     "core.middleware.RefuseUnstorableInputMiddleware",
-    "django.contrib.sessions.middleware.SessionMiddleware",
-    "django.middleware.locale.LocaleMiddleware",
+    # "…NotForApi": Django's (or the package's) middleware, passed by for the signed
+    # bank API under /api/v1/, which has no session, login, CSRF token, language
+    # or flash message (core.middleware.SIGNED_API_PREFIX).
+    "core.middleware.SessionMiddlewareNotForApi",
+    "core.middleware.LocaleMiddlewareNotForApi",
     "django.middleware.common.CommonMiddleware",
-    "django.middleware.csrf.CsrfViewMiddleware",
-    "django.contrib.auth.middleware.AuthenticationMiddleware",
-    "django_otp.middleware.OTPMiddleware",
+    "core.middleware.CsrfViewMiddlewareNotForApi",
+    "core.middleware.AuthenticationMiddlewareNotForApi",
+    "core.middleware.OTPMiddlewareNotForApi",
     # Inside authentication (it reads request.user), so it sees every view's response.
     "core.middleware.NoStoreForPrivatePagesMiddleware",
-    "django.contrib.messages.middleware.MessageMiddleware",
+    "core.middleware.MessageMiddlewareNotForApi",
     # Staff on a subscriber page (the admin's "view site"): back to the back office, not a 404.
     "accounts.middleware.StaffToBackOfficeMiddleware",
     # Names the user and client address of every audited write (core/audit.py).
@@ -390,6 +393,10 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = envint("CELERY_PREFETCH", 4)
 CELERY_TASK_TIME_LIMIT = envint("CELERY_TASK_TIME_LIMIT", 300)
 CELERY_TASK_SOFT_TIME_LIMIT = envint("CELERY_TASK_SOFT_TIME_LIMIT", 240)
 CELERY_TIMEZONE = TIME_ZONE
+# Bill runs may have workers of their own (`celery -A selfcare worker -Q <queue>`),
+# so a national run never delays a verification code; by default they share the queue.
+SELFCARE_BILL_RUN_QUEUE = env("SELFCARE_BILL_RUN_QUEUE", "celery")
+CELERY_TASK_ROUTES = {"billing.tasks.bill_run_chunk": {"queue": SELFCARE_BILL_RUN_QUEUE}}
 CELERY_BEAT_SCHEDULE = {
     "flag-overdue-bills": {"task": "billing.tasks.bills_flag_overdue", "schedule": 3600.0},
     # The overdue ladder (billing/dunning.py), once a day in the morning; it catches
@@ -404,6 +411,8 @@ CELERY_BEAT_SCHEDULE = {
     # worker died mid-send, and rows waiting out quiet hours or a back-off.
     "outbox-relay": {"task": "notifications.tasks.outbox_relay", "schedule": 10.0},
     "outbox-redrive": {"task": "notifications.tasks.outbox_redrive", "schedule": 60.0},
+    # Bill runs whose chunk tasks were lost get them again (billing.runs.bill_runs_stalled).
+    "redrive-bill-runs": {"task": "billing.tasks.bill_runs_redrive", "schedule": 300.0},
     # Checkouts the subscriber abandoned end as expired, with nothing applied.
     "expire-payment-orders": {"task": "payments.tasks.orders_expire", "schedule": 60.0},
     # Asks the wallets about checkouts whose callback has not come (or may never),
@@ -462,6 +471,10 @@ SELFCARE_OUTBOX_BATCH = envint("SELFCARE_OUTBOX_BATCH", 200)
 SELFCARE_OUTBOX_SEND_THREADS = envint("SELFCARE_OUTBOX_SEND_THREADS", 8)
 # A row left in "sending" this long (its worker died) goes back to pending.
 SELFCARE_OUTBOX_STALE_SECONDS = envint("SELFCARE_OUTBOX_STALE_SECONDS", 300)
+# One relay kick pending at a time (notifications.relay.relay_kick_wanted): a
+# commit that writes messages while one is pending publishes nothing. A kick the
+# broker lost blocks the next ones this long at most (the beat relays every 10 s).
+SELFCARE_OUTBOX_KICK_SECONDS = envint("SELFCARE_OUTBOX_KICK_SECONDS", 10)
 # Reminders go out this many days before the due date; an overdue notice
 # announces disconnection this many days after the bill is flagged overdue.
 # The overdue ladder's days are in the back office (DunningLadderStep); this is the
@@ -469,6 +482,19 @@ SELFCARE_OUTBOX_STALE_SECONDS = envint("SELFCARE_OUTBOX_STALE_SECONDS", 300)
 SELFCARE_DUNNING_MIN_NOTICE_DAYS = envint("SELFCARE_DUNNING_MIN_NOTICE_DAYS", 7)
 # Paid SMS alert service: yearly fee, added to the first bill of each year.
 SELFCARE_SMS_ALERT_YEARLY_FEE = env("SELFCARE_SMS_ALERT_YEARLY_FEE", "1.000")
+
+# --- Bill runs --------------------------------------------------------------
+# Accounts per chunk: one transaction and one Celery task each.
+SELFCARE_BILL_RUN_CHUNK = envint("SELFCARE_BILL_RUN_CHUNK", 5000)
+# A running bill run none of whose chunks ended for this long has lost its tasks:
+# the beat hands its pending chunks out again.
+SELFCARE_BILL_RUN_STALE_SECONDS = envint("SELFCARE_BILL_RUN_STALE_SECONDS", 900)
+# PostgreSQL's work_mem while a chunk is billed (its lines are sorted in memory).
+SELFCARE_BILL_RUN_WORK_MEM = env("SELFCARE_BILL_RUN_WORK_MEM", "64MB")
+# A meter not read this month is billed on the average of its last readings (at most this many).
+SELFCARE_ESTIMATE_PERIODS = envint("SELFCARE_ESTIMATE_PERIODS", 6)
+if SELFCARE_BILL_RUN_CHUNK < 1 or not 1 <= SELFCARE_ESTIMATE_PERIODS <= 24:
+    raise ImproperlyConfigured("SELFCARE_BILL_RUN_CHUNK must be >= 1 and SELFCARE_ESTIMATE_PERIODS within 1..24.")
 
 # --- Security -------------------------------------------------------------
 # Production (DEBUG off) is HTTPS-only by default; each switch can be turned off

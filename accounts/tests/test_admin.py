@@ -34,8 +34,17 @@ def one_of_each(subscriber, clerk) -> dict:
         "bill": bill,
         "group": clerk.groups.first(),
         "sequence": Sequence.objects.get_or_create(name="account_number")[0],
+        "billrun": _bill_run(),
         **_notification_rows(subscriber, account, bill),
     }
+
+
+def _bill_run():
+    import datetime as dt
+
+    from billing.models import BillRun
+
+    return BillRun.objects.create(period=dt.date(2026, 11, 1), issue_date=dt.date(2026, 12, 2))
 
 
 def _notification_rows(subscriber, account, bill) -> dict:

@@ -69,6 +69,7 @@ def alices_agency(subscriber, clerk, supervisor) -> dict:
         *_counter_rows(account, clerk, supervisor),
         plan_change_request(account=account, to_plan=PlanFactory(), requested_by=subscriber.user),
         *_dunning_rows(account, supervisor),
+        _bill_run(subscriber.agency),
     ]  # fmt: skip
     by_model: dict = {}
     for row in rows:
@@ -154,6 +155,14 @@ def _counter_rows(account, clerk, supervisor) -> list:
     csv = f"reference,amount,currency,paid_at\n{payment.reference},2.000,TND,{paid_at}\n".encode()
     imported = settlement_import(provider=payment.provider, file=SimpleUploadedFile("day.csv", csv), user=supervisor)
     return [counter, payment.provider, imported, imported.lines.get()]
+
+
+def _bill_run(agency):
+    import datetime as dt
+
+    from billing.models import BillRun
+
+    return BillRun.objects.create(period=dt.date(2026, 11, 1), agency=agency, issue_date=dt.date(2026, 12, 2))
 
 
 @pytest.fixture

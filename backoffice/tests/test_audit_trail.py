@@ -327,3 +327,42 @@ def test_audit_saves_records_a_creation_as_auditlog_does(subscriber, clerk, who)
 def test_audit_saves_skips_an_update_that_changes_nothing(subscriber):
     before = copy.copy(subscriber)
     assert audit_saves(updated=[(before, subscriber, ["full_name"])]) == 0
+
+
+def test_a_payments_entries_hold_auditlogs_own_diff_of_each_row(subscriber, bank, clerk):
+    # given a payment that pays one bill, part of another, and leaves credit
+    from payments.models import Allocation, Payment
+    from payments.services import payment_apply
+
+    account = ServiceAccountFactory(subscriber=subscriber)
+    bills = [BillFactory(account=account, period=dt.date(2026, m, 1)) for m in (1, 2)]
+    amount = bills[0].amount_due + bills[1].amount_due + Decimal("5.000")
+    before = {b.pk: copy.copy(Bill.objects.get(pk=b.pk)) for b in bills}
+    with audit_context(actor=clerk, remote_addr="10.1.2.3"):
+        payment = payment_apply(
+            provider=bank, reference="AUDIT-1", account_number=account.number, amount=amount, currency="TND",
+            paid_at=dt.datetime(2026, 12, 2, 14, tzinfo=dt.UTC),
+        ).payment  # fmt: skip
+    # then each entry's changes are what auditlog's model_instance_diff gives for that row
+    from auditlog.diff import model_instance_diff
+
+    def diff(old, new, fields=None):
+        changes = model_instance_diff(old, new, fields_to_check=fields, use_json_for_changes=True)
+        return {name: list(pair) for name, pair in (changes or {}).items()}
+
+    created = [Payment.objects.get(pk=payment.pk), *Allocation.objects.filter(payment=payment)]
+    for row in created:
+        entry = entries_for(row)[-1]
+        assert entry.action == LogEntry.Action.CREATE
+        expected = diff(None, row)
+        if "created_at" in expected:  # read back from the database, without the microseconds' exact text
+            expected["created_at"] = entry.changes["created_at"]
+        assert entry.changes == expected, type(row).__name__
+        assert (entry.actor, entry.remote_addr) == (clerk, "10.1.2.3")
+    for bill in bills:
+        entry = entries_for(bill)[-1]
+        assert entry.changes == diff(
+            before[bill.pk], Bill.objects.get(pk=bill.pk), ["amount_paid", "amount_due", "status"]
+        )
+    account_entry = entries_for(account)[-1]
+    assert account_entry.changes == {"credit": ["0.000", "5.000"]}

@@ -16,7 +16,7 @@ from billing.models import Bill, BillLine, Consumption, PrintRequest
 from billing.services import bill_issue, sms_alert_fee_lines, sms_alert_subscribe
 from billing.tests.factories import BillFactory, ServiceAccountFactory
 from core.testing import run_in_threads
-from notifications import relay
+from notifications import relay, services, tasks
 from notifications.models import Message
 from notifications.services import message_resend
 
@@ -252,3 +252,86 @@ def test_a_reminder_goes_out_days_before_the_due_date_to_channels_that_want_it(s
     dunning_run(today=dt.date(2026, 11, 21))
     reminder = Message.objects.get(event=DUE_REMINDER.name)
     assert reminder.channel_kind == "sms" and due_soon.number in reminder.dedupe_key
+
+
+# --- The relay's kick: one pending at a time, nothing left behind ---------------
+
+
+@pytest.fixture
+def kicks(monkeypatch) -> list[dict]:
+    """The relay kicks published (not run: no broker here, and the test runs the relay)."""
+    published: list[dict] = []
+    monkeypatch.setattr(services.outbox_relay, "apply_async", lambda **options: published.append(options))
+    return published
+
+
+def _announced(subscriber) -> Bill:
+    """A bill announced in a committed transaction of its own, as a bill run does."""
+    bill = BillFactory(account=ServiceAccountFactory(subscriber=subscriber))
+    with transaction.atomic():
+        assert bill_announce(bill=bill) == 1
+    return bill
+
+
+@pytest.mark.parametrize("written", ["before its claim", "after its last claim"])
+@pytest.mark.django_db(transaction=True)
+def test_one_relay_kick_is_pending_at_a_time_and_a_message_written_during_a_run_is_sent(
+    settings, subscriber, kicks, monkeypatch, written
+) -> None:
+    settings.SELFCARE_QUIET_HOURS = (dt.time(0, 0), dt.time(0, 0))
+    VerifiedChannelFactory(subscriber=subscriber, kind=ChannelKind.SMS)
+    # given two commits that write messages: one kick for both
+    _announced(subscriber)
+    _announced(subscriber)
+    assert len(kicks) == 1
+
+    # when the relay runs, and a third message commits during its run
+    real_claim = relay.outbox_claim
+    during: list[Bill] = []
+
+    def claim(**options):
+        if written == "before its claim" and not during:
+            during.append(_announced(subscriber))
+        ids = real_claim(**options)
+        if written == "after its last claim" and not during:
+            during.append(_announced(subscriber))
+        return ids
+
+    monkeypatch.setattr(relay, "outbox_claim", claim)
+    tasks.outbox_relay()
+    monkeypatch.setattr(relay, "outbox_claim", real_claim)
+
+    # then it went with this run, or it kicked the relay again (whose run sends it)
+    if written == "after its last claim":
+        assert Message.objects.filter(status=Message.Status.PENDING).count() == 1
+        assert len(kicks) == 2
+        tasks.outbox_relay()
+    assert Message.objects.count() == 3
+    assert set(Message.objects.values_list("status", flat=True)) == {Message.Status.SENT}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_kick_the_broker_refused_does_not_hold_back_the_next(settings, subscriber, monkeypatch) -> None:
+    settings.SELFCARE_QUIET_HOURS = (dt.time(0, 0), dt.time(0, 0))
+    VerifiedChannelFactory(subscriber=subscriber, kind=ChannelKind.SMS)
+    attempts: list[dict] = []
+
+    def refuse(**options):
+        attempts.append(options)
+        raise ConnectionError("broker down")
+
+    monkeypatch.setattr(services.outbox_relay, "apply_async", refuse)
+    _announced(subscriber)
+    _announced(subscriber)
+    assert len(attempts) == 2  # each commit tried: no flag was left behind by the failure
+
+
+@pytest.mark.django_db(transaction=True)
+def test_without_a_broker_the_in_process_relay_sends_at_each_commit(settings, subscriber) -> None:
+    # `make run`: tasks run in-process, each commit's kick runs the relay at once (eager).
+    settings.SELFCARE_QUIET_HOURS = (dt.time(0, 0), dt.time(0, 0))
+    VerifiedChannelFactory(subscriber=subscriber, kind=ChannelKind.SMS)
+    for count in range(1, 4):
+        _announced(subscriber)
+        assert Message.objects.filter(status=Message.Status.SENT).count() == count
+    assert Message.objects.count() == 3

@@ -413,3 +413,34 @@ def test_a_new_payment_takes_a_bounded_number_of_statements(
         response = _post(client, bank, _payment(account, amount="125.000"))  # both bills, 6.000 of credit
     assert response.status_code == 201
     assert not [q["sql"] for q in captured.captured_queries if "core_sequence" in q["sql"]]
+
+
+# --- The middleware a signed request goes through -------------------------------
+
+
+def test_a_signed_answer_keeps_its_security_headers_and_sets_no_cookie(client, bank, account, bills, subscriber):
+    # given a browser's session cookie sent along (the API ignores it)
+    client.force_login(subscriber.user)
+    # when
+    response = _post(client, bank, _payment(account))
+    # then the headers that protect any response are there
+    assert response.status_code == 201
+    assert response["X-Frame-Options"] == "DENY"
+    assert response["X-Content-Type-Options"] == "nosniff"
+    assert "Content-Security-Policy" in response
+    assert "no-store" in response["Cache-Control"]
+    # and nothing of a person's session: no cookie set, no language chosen, no CSRF check
+    assert not response.cookies
+    assert "Cookie" not in response.get("Vary", "") and "Accept-Language" not in response.get("Vary", "")
+    assert Payment.objects.get().account == account
+
+
+def test_the_unstorable_input_guard_still_runs_for_the_signed_api(client, bank):
+    response = client.get("/api/v1/payments/TRX%00")
+    assert response.status_code == 400
+
+
+def test_the_api_docs_are_a_page_with_the_whole_chain(client):
+    response = client.get("/api/docs/")
+    assert response.status_code == 200
+    assert "Vary" in response and "Content-Security-Policy" in response
