@@ -63,9 +63,11 @@ def test_bob_sees_nothing_of_alice_in_his_lists(client: Client, alice_bill: Bill
     assert alice_bill.account.display_number not in body
 
 
-def test_staff_without_a_subscriber_profile_get_404_not_500(client: Client, clerk) -> None:
+def test_staff_without_a_subscriber_profile_are_sent_to_the_back_office_not_500(client: Client, clerk) -> None:
+    # Issue 10: "view site" from the admin lands back in the back office, not on a 404.
     client.force_login(clerk)
-    assert client.get(reverse("billing:dashboard")).status_code == 404
+    response = client.get(reverse("billing:dashboard"))
+    assert response.status_code == 302 and response["Location"].endswith("/admin/")
 
 
 def test_dashboard_shows_amount_due_next_due_date_and_overdue_warning(
