@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import re
 
 from axes import admin as axes_admin
 from axes.models import AccessAttempt, AccessFailureLog, AccessLog
@@ -27,23 +28,37 @@ from core.money import babel_locale
 
 from .backends import normalize_identifier
 from .models import Agency, AgencyHours, AgencyHoursReduction, Subscriber, User
-from .phones import InvalidPhoneNumber, phone_to_e164
+from .phones import InvalidPhoneNumber, ascii_digits, phone_to_e164
 from .scoping import GLOBAL, AgencyScopedAdmin
 from .selectors import agencies_with_rollout, agency_rollout_report, subscriber_paperless_q
 
 
 class PhoneAwareSearchMixin:
-    """A clerk types a phone number as the customer says it: `20 000 001`.
-    Search for its E.164 form as well as for the raw text."""
+    """A clerk types a phone number as the customer says it: `20 000 001`,
+    `+216 20 000 001`, `00216…`, in Arabic-Indic digits. Django's search splits
+    that into words and finds every row holding `20`, `000` and `001`, the right
+    one among many; a term that reads as a phone (or, in billing, an account
+    number) finds exactly its rows when there are any, else the usual search
+    runs, on the digits without their spaces."""
 
     phone_lookup = "phone"
 
-    def get_search_results(self, request: HttpRequest, queryset: QuerySet, search_term: str):  # type: ignore[override]
-        results, may_have_duplicates = super().get_search_results(request, queryset, search_term)  # type: ignore[misc]
+    def exact_search_results(self, queryset: QuerySet, search_term: str) -> QuerySet | None:
+        """The rows a phone-like term names exactly, or None when it is no phone."""
         normalized = normalize_identifier(search_term)
         if normalized.startswith("+"):
-            results |= queryset.filter(**{self.phone_lookup: normalized})
-        return results, may_have_duplicates
+            return queryset.filter(**{self.phone_lookup: normalized})
+        return None
+
+    def get_search_results(self, request: HttpRequest, queryset: QuerySet, search_term: str):  # type: ignore[override]
+        exact = self.exact_search_results(queryset, search_term) if search_term.strip() else None
+        if exact is not None and exact.exists():
+            return exact, False
+        # `100 000 0016` as displayed: one word, not three that match everywhere.
+        compact = re.sub(r"[\s.\-\u00a0]", "", ascii_digits(search_term))
+        if compact.isdigit():
+            search_term = compact
+        return super().get_search_results(request, queryset, search_term)  # type: ignore[misc]
 
 
 @admin.register(User)

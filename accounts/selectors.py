@@ -35,12 +35,17 @@ from .models import Agency, AgencyHours, AgencyHoursReduction, ContactChannel, S
 from .phones import phone_display_local
 
 
+class NoSubscriberProfile(Http404):
+    """A logged-in user without a subscriber profile on a subscriber page: a 404,
+    which accounts.middleware turns into the back office for staff ("view site")."""
+
+
 def subscriber_or_404(request: HttpRequest) -> Subscriber:
     """The logged-in subscriber; staff without a subscriber profile get 404, not 500."""
     try:
         return request.user.subscriber  # type: ignore[union-attr]
     except Subscriber.DoesNotExist:
-        raise Http404("No subscriber profile") from None
+        raise NoSubscriberProfile("No subscriber profile") from None
 
 
 _USER_SQL = (
@@ -90,6 +95,10 @@ def staff_agency_ids(user: User | AnonymousUser) -> frozenset[int] | None:
 
 def _has_verified_channel() -> Exists:
     return Exists(ContactChannel.objects.filter(subscriber=OuterRef("pk"), verified_at__isnull=False))
+
+
+def subscriber_has_verified_channel(*, subscriber_id: int) -> bool:
+    return ContactChannel.objects.filter(subscriber_id=subscriber_id, verified_at__isnull=False).exists()
 
 
 def subscriber_paperless_q(*, today: dt.date) -> Q:

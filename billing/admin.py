@@ -53,17 +53,17 @@ from .tasks import bill_run_enqueue
 
 
 class AccountNumberSearchMixin(PhoneAwareSearchMixin):
-    """`123 456 7890` as read over the phone finds account 1234567890."""
+    """`100 000 0016` as displayed or read over the phone finds exactly account
+    1000000016 (its check digit tells it from a phone number)."""
 
     account_number_lookup = "number"
 
-    def get_search_results(self, request: HttpRequest, queryset: QuerySet, search_term: str):  # type: ignore[override]
-        results, may_have_duplicates = super().get_search_results(request, queryset, search_term)
+    def exact_search_results(self, queryset: QuerySet, search_term: str) -> QuerySet | None:
         try:
             number = account_number_clean(search_term)
         except InvalidAccountNumber:
-            return results, may_have_duplicates
-        return results | queryset.filter(**{self.account_number_lookup: number}), may_have_duplicates
+            return super().exact_search_results(queryset, search_term)
+        return queryset.filter(**{self.account_number_lookup: number})
 
 
 class PlanTierInline(admin.TabularInline):

@@ -14,13 +14,20 @@ from babel import Locale
 from django.utils.safestring import SafeString, mark_safe
 
 from core.dates import format_cldr_date
-from core.money import format_meter, format_quantity
+from core.money import format_meter, format_quantity, format_quantity_fixed
 
+from .models import Unit
 from .selectors import ConsumptionPoint
 
-# Small drawing units, so the 12-unit labels stay legible once a phone scales it down.
+# Data volumes read one way in a column: always two decimals ("8,85 Go" beside
+# "10,61 Go", never "10,611 Go"); other units drop their trailing zeros.
+FIXED_PLACES: dict[str, int] = {Unit.GB: 2}
+
+# Small drawing units; a phone scales the 480-unit chart down to about 320 px, so the
+# stylesheet draws the labels larger there (at least 11 px on the screen) and the
+# value labels get a wider margin.
 WIDTH, HEIGHT = 480, 200
-PAD_START, PAD_END, PAD_TOP, PAD_BOTTOM = 40, 6, 10, 24
+PAD_START, PAD_END, PAD_TOP, PAD_BOTTOM = 52, 6, 10, 26
 
 
 @dataclass(frozen=True)
@@ -32,6 +39,7 @@ class Bar:
     height: float
     point: ConsumptionPoint
     label: str  # month abbreviation under every fourth bar
+    minor: bool  # a label a phone leaves out (it keeps every eighth), for room
 
 
 @dataclass(frozen=True)
@@ -77,6 +85,7 @@ def bar_chart(points: list[ConsumptionPoint], *, rtl: bool, month_labels: list[s
                 height=round(h, 1),
                 point=point,
                 label=month if i % 4 == 0 else "",
+                minor=i % 8 != 0,
             )
         )
     gridlines = [(round(PAD_TOP + plot_height * (1 - f), 1), top * Decimal(str(f))) for f in (0, 0.5, 1)]
@@ -92,7 +101,12 @@ def bar_chart(points: list[ConsumptionPoint], *, rtl: bool, month_labels: list[s
 
 
 def chart_marks(
-    chart: Chart, *, unit: str, month: Callable[[date], str], number: Callable[[Decimal], str]
+    chart: Chart,
+    *,
+    unit: str,
+    month: Callable[[date], str],
+    number: Callable[[Decimal], str],
+    usage: Callable[[Decimal], str] | None = None,
 ) -> SafeString:
     """The chart's grid, bars and labels as SVG, built here rather than in the
     template: 24 bars of template filters cost more than the page's queries.
@@ -109,13 +123,14 @@ def chart_marks(
             f"{escape(number(value))}</text>"
         )
     for bar in chart.bars:
-        title = f"{escape(month(bar.point.period))}: {escape(number(bar.point.quantity))} {unit}"
+        title = f"{escape(month(bar.point.period))}: {escape((usage or number)(bar.point.quantity))} {unit}"
         parts.append(
             f'<rect x="{bar.x}" y="{bar.y}" width="{bar.width}" height="{bar.height}" class="bar"><title>{title}</title></rect>'
         )
         if bar.label:
             parts.append(
-                f'<text x="{bar.center}" y="{chart.height - 6}" text-anchor="middle" class="axis">{escape(bar.label)}</text>'
+                f'<text x="{bar.center}" y="{chart.height - 6}" text-anchor="middle" '
+                f'class="axis{" minor" if bar.minor else ""}">{escape(bar.label)}</text>'
             )
     return mark_safe("".join(parts))  # noqa: S308 - every text above is escaped, the rest are our numbers
 
@@ -131,7 +146,9 @@ class TableRow:
     change: str
 
 
-def consumption_page(points: list[ConsumptionPoint], *, unit: str, rtl: bool, locale: Locale) -> dict[str, object]:
+def consumption_page(
+    points: list[ConsumptionPoint], *, unit: str, rtl: bool, locale: Locale, places: int | None = None
+) -> dict[str, object]:
     """The chart, its SVG marks and the table (newest first) of the consumption
     page, every number and month formatted for `locale`, looked up once: a page
     of 24 months formats about 150 of them."""
@@ -146,6 +163,10 @@ def consumption_page(points: list[ConsumptionPoint], *, unit: str, rtl: bool, lo
     def number(value: Decimal) -> str:
         return format_quantity(value, locale=locale)
 
+    @cache
+    def usage(value: Decimal) -> str:
+        return number(value) if places is None else format_quantity_fixed(value, places, locale=locale)
+
     # CLDR's short months under the bars ("juil. 25"), clearer than Django's ("Jui 25").
     chart = bar_chart(points, rtl=rtl, month_labels=[format_cldr_date(p.period, "MMM yy", locale) for p in points])
     rows = []
@@ -154,10 +175,14 @@ def consumption_page(points: list[ConsumptionPoint], *, unit: str, rtl: bool, lo
         rows.append(
             TableRow(
                 month=month(point.period),
-                quantity=f"{number(point.quantity)} {unit}",
+                quantity=f"{usage(point.quantity)} {unit}",
                 meter=format_meter(point.meter_index, locale=locale) or "—",
-                year_before=f"{number(point.year_before)} {unit}" if point.year_before is not None else "—",
+                year_before=f"{usage(point.year_before)} {unit}" if point.year_before is not None else "—",
                 change="—" if change is None else f"{'+' if change > 0 else ''}{number(change)} %",
             )
         )
-    return {"chart": chart, "chart_marks": chart_marks(chart, unit=unit, month=month, number=number), "rows": rows}
+    return {
+        "chart": chart,
+        "chart_marks": chart_marks(chart, unit=unit, month=month, number=number, usage=usage),
+        "rows": rows,
+    }

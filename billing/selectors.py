@@ -14,7 +14,7 @@ from accounts.models import Subscriber
 from core.dates import month_add
 from core.sql import as_date, as_decimal, fetch_all, in_list
 
-from .models import PRIMARY_UNIT, Bill, Plan, ServiceAccount, ServiceKind, Unit
+from .models import PRIMARY_UNIT, Bill, Plan, PrintRequest, ServiceAccount, ServiceKind, Unit
 from .numbers import format_account_number
 
 
@@ -42,7 +42,8 @@ class AccountSummary:
     service_address: str
     plan_names: dict[str, str]
     amount_due: Decimal
-    next_due_date: dt.date | None
+    next_due_date: dt.date | None  # the next bill to come (due today or later)
+    overdue_due_date: dt.date | None  # the oldest overdue bill's, shown apart
     overdue_count: int
     last_bill_number: str | None
     last_bill_period: dt.date | None
@@ -71,11 +72,15 @@ class AccountSummary:
 _DASHBOARD_SQL = f"""
 SELECT a.number, a.kind, a.status, a.service_address, p.name_ar, p.name_fr, p.name_en,
        COALESCE(agg.amount_due, 0), agg.next_due_date, COALESCE(agg.overdue_count, 0),
-       lb.number, lb.period, lb.amount_total, lb.currency
+       lb.number, lb.period, lb.amount_total, lb.currency, agg.overdue_due_date
 FROM billing_serviceaccount a
 JOIN billing_plan p ON p.id = a.plan_id
 LEFT JOIN (
-    SELECT b.account_id, SUM(b.amount_due) AS amount_due, MIN(b.due_date) AS next_due_date,
+    SELECT b.account_id, SUM(b.amount_due) AS amount_due,
+           -- The next date to come, and the overdue one apart: an overdue bill's
+           -- past date is not "next".
+           MIN(b.due_date) FILTER (WHERE b.due_date >= %s) AS next_due_date,
+           MIN(b.due_date) FILTER (WHERE b.due_date < %s) AS overdue_due_date,
            SUM(CASE WHEN b.due_date < %s THEN 1 ELSE 0 END) AS overdue_count
     FROM billing_bill b
     WHERE b.account_id IN (SELECT id FROM billing_serviceaccount WHERE subscriber_id = %s) AND {_OPEN}
@@ -103,13 +108,14 @@ def account_list_for_dashboard(*, subscriber_id: int, today: dt.date) -> list[Ac
             plan_names={"ar": row[4], "fr": row[5], "en": row[6]},
             amount_due=as_decimal(row[7]),
             next_due_date=as_date(row[8]),
+            overdue_due_date=as_date(row[14]),
             overdue_count=int(row[9]),
             last_bill_number=row[10],
             last_bill_period=as_date(row[11]),
             last_bill_total=as_decimal(row[12]),
             last_bill_currency=row[13],
         )
-        for row in fetch_all(_DASHBOARD_SQL, [today, subscriber_id, subscriber_id])
+        for row in fetch_all(_DASHBOARD_SQL, [today, today, today, subscriber_id, subscriber_id])
     ]
 
 
@@ -263,6 +269,11 @@ def _bill_rows(body: str, params: list, number: int, per_page: int) -> list[tupl
 def bill_get(*, subscriber: Subscriber, number: str) -> Bill:
     """Raises Bill.DoesNotExist for a bill that is not the subscriber's."""
     return bills_of(subscriber=subscriber).select_related("account", "account__plan").get(number=number)
+
+
+def bill_paper_copy_latest(*, bill: Bill) -> PrintRequest | None:
+    """The bill's last paper-copy request (to print, or printed and waiting at the agency)."""
+    return PrintRequest.objects.filter(bill=bill).select_related("agency").order_by("-requested_at").first()
 
 
 @dataclass(frozen=True)

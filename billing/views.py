@@ -26,10 +26,10 @@ from core.money import babel_locale
 from core.throttle import throttle_allow
 
 from . import appointments, pdf, plan_changes, selectors, services
-from .charts import consumption_page
+from .charts import FIXED_PLACES, consumption_page
 from .converters import BILL_NUMBER_PATTERN
 from .forms import AppointmentMoveForm, BillFilterForm, PlanChangeForm
-from .models import Appointment, Bill, PlanChange, ServiceAccount
+from .models import PRIMARY_UNIT, Appointment, Bill, PlanChange, ServiceAccount
 from .numbers import format_account_number
 
 BILLS_PER_PAGE = 12
@@ -116,13 +116,16 @@ def bill_detail(request: HttpRequest, number: str) -> HttpResponse:
 
 def _bill_page(request: HttpRequest, subscriber: Subscriber, bill: Bill, *, pdf_refused: bool = False) -> HttpResponse:
     today = timezone.localdate()
+    # The paper-copy button: for those who get no paper bill, by choice or by their agency.
+    paperless = subscriber_is_paperless(subscriber_id=subscriber.pk, today=today)
     context = {
         "bill": bill,
         "lines": bill.lines.select_related("levy"),
         "is_overdue": bill.is_overdue(today),
         "today": today,
-        # The paper-copy button: for those who get no paper bill, by choice or by their agency.
-        "paperless": subscriber_is_paperless(subscriber_id=subscriber.pk, today=today),
+        "paperless": paperless,
+        # A copy already asked for shows where it stands instead of the button again.
+        "paper_copy": selectors.bill_paper_copy_latest(bill=bill) if paperless else None,
         # Too many PDF downloads: the bill page says so, as a 429.
         "pdf_refused": pdf_refused,
     }
@@ -152,7 +155,11 @@ def consumption(request: HttpRequest, number: str) -> HttpResponse:
     if history is None:
         raise Http404("No such account")
     page = consumption_page(
-        history.points, unit=str(history.unit_label), rtl=get_language_bidi(), locale=babel_locale()
+        history.points,
+        unit=str(history.unit_label),
+        rtl=get_language_bidi(),
+        locale=babel_locale(),
+        places=FIXED_PLACES.get(PRIMARY_UNIT[history.kind]),
     )
     context = {"account": history, "points": list(reversed(history.points)), **page}  # newest first, as the table
     return render(request, "billing/consumption.html", context)

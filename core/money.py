@@ -229,6 +229,20 @@ def format_quantity(value: Decimal | None, language: str | None = None, *, local
     return _quantity_format(locale or babel_locale(language))(value.normalize())
 
 
+@lru_cache(maxsize=64)
+def _fixed_quantity_format(locale: Locale, places: int) -> _FastFormat:
+    return _FastFormat(parse_pattern("#,##0." + "0" * places if places else "#,##0"), locale, None)
+
+
+def format_quantity_fixed(value: Decimal | None, places: int, *, locale: Locale | None = None) -> str:
+    """A quantity with exactly `places` decimals (`8,85` and `10,61` side by side),
+    for a column of data volumes that would otherwise show two and three digits."""
+    if value is None:
+        return ""
+    exponent = Decimal(1).scaleb(-places)
+    return _fixed_quantity_format(locale or babel_locale(), places)(value.quantize(exponent, rounding=ROUND_HALF_UP))
+
+
 # A meter index as printed on the meter: no thousands separator.
 _METER_PATTERN = parse_pattern("0.###")
 

@@ -19,7 +19,7 @@ from accounts.scoping import AgencyScopedAdmin
 from accounts.services import InvalidAddress, channel_address_clean
 from core.audit import audited_action
 
-from . import verification
+from . import events, verification
 from .models import DeliveryReport, Message
 from .services import message_resend
 
@@ -35,11 +35,33 @@ class ReadOnlyAdmin(AgencyScopedAdmin):
         return False
 
 
+class EventFilter(admin.SimpleListFilter):
+    """The outbox's events by their names in the clerk's language, not identifiers."""
+
+    title = _("event")
+    parameter_name = "event"
+
+    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list[tuple[str, str]]:
+        return sorted(((e.name, str(e.label)) for e in events.event_types()), key=lambda pair: pair[1])
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Message]) -> QuerySet[Message]:
+        return queryset.filter(event=self.value()) if self.value() else queryset
+
+
 @admin.register(Message)
 class MessageAdmin(ReadOnlyAdmin):
     agency_path = "subscriber__agency"
-    list_display = ["created_at", "event", "channel_kind", "address", "subscriber", "status", "attempts", "segments"]
-    list_filter = ["status", "channel_kind", "event", "subscriber__agency", "language"]
+    list_display = [
+        "created_at",
+        "event_name",
+        "channel_kind",
+        "address",
+        "subscriber",
+        "status",
+        "attempts",
+        "segments",
+    ]
+    list_filter = ["status", "channel_kind", EventFilter, "subscriber__agency", "language"]
     list_select_related = ["subscriber"]
     search_fields = ["address", "dedupe_key", "provider_message_id", "subscriber__full_name", "reference"]
     date_hierarchy = "created_at"
@@ -58,8 +80,12 @@ class MessageAdmin(ReadOnlyAdmin):
             messages.SUCCESS if count else messages.WARNING,
         )
 
+    @admin.display(description=_("event"), ordering="event")
+    def event_name(self, obj: Message) -> str:
+        return obj.event_label
+
     def get_readonly_fields(self, request: HttpRequest, obj=None) -> list[str]:
-        return [f.name for f in self.model._meta.fields]
+        return ["event_name", *(f.name for f in self.model._meta.fields)]
 
 
 @admin.register(DeliveryReport)

@@ -13,7 +13,7 @@ from django.views.decorators.http import require_POST
 from accounts import services as account_services
 from accounts.backends import client_address
 from accounts.models import ContactChannel
-from accounts.selectors import subscriber_or_404, subscriber_paper_bills
+from accounts.selectors import subscriber_has_verified_channel, subscriber_or_404, subscriber_paper_bills
 from accounts.services import ChannelError, InvalidAddress
 
 from . import verification
@@ -23,8 +23,11 @@ from .selectors import messages_of
 
 @login_required
 def message_list(request: HttpRequest) -> HttpResponse:
-    page = Paginator(messages_of(subscriber=subscriber_or_404(request)), 20).get_page(request.GET.get("page"))
-    return render(request, "notifications/message_list.html", {"page": page})
+    subscriber = subscriber_or_404(request)
+    page = Paginator(messages_of(subscriber=subscriber), 20).get_page(request.GET.get("page"))
+    # The empty page asks for a number only of a subscriber who has none verified.
+    has_channel = not page.object_list and subscriber_has_verified_channel(subscriber_id=subscriber.pk)
+    return render(request, "notifications/message_list.html", {"page": page, "has_channel": has_channel})
 
 
 def _channel(request: HttpRequest, pk: int) -> ContactChannel:

@@ -112,6 +112,8 @@ MIDDLEWARE = [
     # Inside authentication (it reads request.user), so it sees every view's response.
     "core.middleware.NoStoreForPrivatePagesMiddleware",
     "core.middleware.MessageMiddlewareNotForApi",
+    # Staff on a subscriber page (the admin's "view site"): back to the back office, not a 404.
+    "accounts.middleware.StaffToBackOfficeMiddleware",
     # Names the user and client address of every audited write (core/audit.py).
     "core.audit.AuditMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",

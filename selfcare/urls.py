@@ -3,17 +3,28 @@ from __future__ import annotations
 from django.conf import settings
 from django.conf.urls.i18n import i18n_patterns
 from django.contrib import admin
+from django.http import HttpRequest, HttpResponse, HttpResponsePermanentRedirect
+from django.templatetags.static import static
 from django.urls import include, path
+from django.utils.translation import gettext_lazy as _
 from django.views.generic import RedirectView
 
 from accounts import views as account_views
 from billing import views as billing_views
 
 admin.site.site_header = "Selfcare"
-admin.site.site_title = "Selfcare back office"
-admin.site.index_title = "Agency back office"
+admin.site.site_title = _("Selfcare back office")
+admin.site.index_title = _("Agency back office")
+
+
+def favicon(request: HttpRequest) -> HttpResponse:
+    """Browsers ask for /favicon.ico whatever the page says: off to the static icon
+    (WhiteNoise serves it, cached), looked up per request as the manifest names it."""
+    return HttpResponsePermanentRedirect(static("favicon.ico"))
+
 
 urlpatterns = [
+    path("favicon.ico", favicon, name="favicon"),
     # Language switch lives outside the prefixes so it can change the prefix.
     path("i18n/setlang/", account_views.set_language, name="set_language"),
     path("hooks/", include("notifications.hook_urls")),

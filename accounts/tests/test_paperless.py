@@ -11,6 +11,8 @@ from django.utils import timezone
 
 from accounts.models import Agency, ChannelKind, ContactChannel, Subscriber
 from accounts.selectors import subscriber_is_paperless, subscriber_paper_bills
+from billing.models import PrintRequest
+from billing.services import print_requests_mark_printed
 from billing.tests.factories import BillFactory, ServiceAccountFactory
 
 from .factories import AgencyFactory, SubscriberFactory
@@ -125,3 +127,25 @@ def test_the_back_office_filters_subscribers_by_the_same_rule(client: Client, su
     paper = client.get(url, {"bills": "paper"}).context["cl"].result_list
     assert {s.pk for s in e_bills} == {by_agency.pk, by_choice.pk}
     assert {s.pk for s in paper} == {stays_paper.pk, plain.pk}
+
+
+def test_after_asking_for_a_paper_copy_the_bill_says_where_it_stands_not_the_button_again(
+    client: Client, subscriber, rolled_out, clerk
+):
+    """Issue 10: requested, then ready at the agency, instead of the same button."""
+    _channel(subscriber, verified=True)
+    bill = BillFactory(account=ServiceAccountFactory(subscriber=subscriber))
+    client.force_login(subscriber.user)
+    page = reverse("billing:bill_detail", args=[bill.number])
+    assert "/paper-copy/" in client.get(page).content.decode()
+
+    client.post(reverse("billing:bill_paper_copy", args=[bill.number]))
+    body = client.get(page).content.decode()
+    assert "/paper-copy/" not in body
+    assert 'data-testid="paper-copy"' in body
+    assert "Copie papier demandée le" in body and subscriber.agency.name in body
+
+    print_requests_mark_printed(requests=PrintRequest.objects.filter(bill=bill), printed_by=clerk)
+    body = client.get(page).content.decode()
+    assert "/paper-copy/" not in body
+    assert "Votre copie papier vous attend à" in body and subscriber.agency.name in body

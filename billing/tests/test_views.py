@@ -10,6 +10,8 @@ from django.utils import timezone
 
 from accounts.models import Subscriber
 from billing.models import Bill, Consumption, Unit
+from core.dates import format_cldr_date
+from core.money import babel_locale
 
 from .factories import BillFactory, ServiceAccountFactory
 
@@ -61,9 +63,11 @@ def test_bob_sees_nothing_of_alice_in_his_lists(client: Client, alice_bill: Bill
     assert alice_bill.account.display_number not in body
 
 
-def test_staff_without_a_subscriber_profile_get_404_not_500(client: Client, clerk) -> None:
+def test_staff_without_a_subscriber_profile_are_sent_to_the_back_office_not_500(client: Client, clerk) -> None:
+    # Issue 10: "view site" from the admin lands back in the back office, not on a 404.
     client.force_login(clerk)
-    assert client.get(reverse("billing:dashboard")).status_code == 404
+    response = client.get(reverse("billing:dashboard"))
+    assert response.status_code == 302 and response["Location"].endswith("/admin/")
 
 
 def test_dashboard_shows_amount_due_next_due_date_and_overdue_warning(
@@ -85,8 +89,15 @@ def test_dashboard_shows_amount_due_next_due_date_and_overdue_warning(
     body = response.content.decode()
     [row] = response.context["accounts"]
     assert row.amount_due == Decimal("119.000")
-    assert row.next_due_date == today - dt.timedelta(days=40)
+    # The next bill to come, and the overdue one apart (issue 10).
+    assert row.next_due_date == today + dt.timedelta(days=18)
+    assert row.overdue_due_date == today - dt.timedelta(days=40)
     assert row.overdue_count == 1
+    next_date = format_cldr_date(today + dt.timedelta(days=18), "d MMMM y", babel_locale("fr"))
+    past_date = format_cldr_date(today - dt.timedelta(days=40), "d MMMM y", babel_locale("fr"))
+    assert f'data-testid="next-due-date">{next_date}<' in body
+    assert f'data-testid="overdue-since">{past_date}<' in body
+    assert "En retard depuis" in body
     assert "119,000" in body  # French decimal comma, three TND decimals
     assert 'role="alert"' in body
     assert f"{account.number}-202002" in body  # link to the last bill
@@ -209,3 +220,29 @@ def test_page_links_are_what_reverse_writes(language: str, subscriber) -> None:
             ("accounts:password_reset_confirm", ("x yé", "t")),  # needs quoting: Django's own reverse
         ]:  # fmt: skip
             assert url(name, *args) == reverse(name, args=args)
+
+
+@pytest.mark.parametrize("language", ["ar", "fr"])
+def test_overdue_warning_links_to_the_pay_page_and_the_agencies(
+    subscriber_client: Client, subscriber: Subscriber, language: str
+) -> None:
+    """Issue 10: the warning offers something to act on, online and in person."""
+    account = ServiceAccountFactory(subscriber=subscriber)
+    today = timezone.localdate()
+    late = BillFactory(
+        account=account, period=dt.date(2020, 1, 1), issue_date=today - dt.timedelta(days=60),
+        due_date=today - dt.timedelta(days=40), status=Bill.Status.OVERDUE,
+    )  # fmt: skip
+    pay = f"/{language}/accounts/{account.number}/pay/"
+    agencies = f"/{language}/agencies/"
+
+    dashboard = subscriber_client.get(f"/{language}/dashboard/").content.decode()
+    alert = dashboard.split('role="alert"', 1)[1].split("</div>", 1)[0]
+    assert f'href="{pay}"' in alert
+    assert f'href="{agencies}"' in alert
+
+    page = subscriber_client.get(f"/{language}/bills/{late.number}/").content.decode()
+    alert = page.split('role="alert"', 1)[1].split("</div>", 1)[0]
+    assert f'href="{pay}?bill={late.number}"' in alert
+    assert f'href="{agencies}"' in alert
+    assert late.number in alert  # the reference to give at the counter
