@@ -53,6 +53,7 @@ from .models import (
     BillRunChunk,
     Consumption,
     Plan,
+    PlanChange,
     PlanLevy,
     PlanTier,
     ServiceAccount,
@@ -362,7 +363,15 @@ _UTILITY_KINDS = ", ".join(f"'{kind}'" for kind in UTILITY_KINDS)
 
 # The chunk's accounts in scope; {agency_join} and {filters} add the run's scope.
 _SCOPE_SQL = f"""
-    SELECT a.id, a.plan_id, a.kind, a.number
+    SELECT a.id,
+           -- The plan in force on the month's last day, as plan_changes.plan_id_for_period:
+           -- a change applied from a later month says what the plan was before it.
+           COALESCE((
+               SELECT pc.from_plan_id FROM {_t(PlanChange)} pc
+               WHERE pc.account_id = a.id AND pc.status = 'applied' AND pc.effective_date > %(end)s
+               ORDER BY pc.effective_date, pc.applied_at, pc.id LIMIT 1
+           ), a.plan_id) AS plan_id,
+           a.kind, a.number
     FROM {_t(ServiceAccount)} a {{agency_join}}
     WHERE a.id BETWEEN %(first)s AND %(last)s
       AND a.status = 'active' AND a.billing_mode = 'postpaid' AND a.opened_on <= %(end)s {{filters}}

@@ -16,7 +16,18 @@ from accounts.models import ContactChannel
 from accounts.tests.factories import AgencyFactory, SubscriberFactory
 from billing import runs
 from billing.messages import BILL_ISSUED, bill_context
-from billing.models import Bill, BillLine, BillRun, BillRunChunk, Plan, PlanLevy, ServiceAccount, ServiceKind, Unit
+from billing.models import (
+    Bill,
+    BillLine,
+    BillRun,
+    BillRunChunk,
+    Plan,
+    PlanChange,
+    PlanLevy,
+    ServiceAccount,
+    ServiceKind,
+    Unit,
+)
 from billing.runs import bill_run_chunk_process, bill_run_resume, bill_run_start, usage_for_billing
 from billing.services import sms_alert_fee_lines, sms_alert_subscribe
 from billing.tariffs import bill_compute, plan_terms
@@ -573,3 +584,23 @@ def test_a_run_whose_tasks_were_lost_is_handed_out_again(db, django_capture_on_c
     run.refresh_from_db()
     assert (run.status, run.billed) == (BillRun.Status.FINISHED, 4)
     assert bill_runs_redrive() == 0
+
+
+def test_a_month_is_billed_on_the_plan_in_force_on_its_last_day(db) -> None:
+    """A change that took effect after the month (the daily task has already
+    switched the account) does not reprice the month: the run bills it on the
+    plan before, as bill_issue does (plan_changes.plan_id_for_period)."""
+    (account,) = meters(1)
+    before = account.plan
+    after = PlanFactory(code="P-AFTER", monthly_fee=before.monthly_fee + Decimal("7.000"))
+    PlanChange.objects.create(
+        account=account, kind=account.kind, from_plan=before, to_plan=after, status=PlanChange.Status.APPLIED,
+        effective_date=month_add(PERIOD, 1), applied_at=timezone.now(), requested_by=account.subscriber.user,
+        currency="TND",
+    )  # fmt: skip
+    ServiceAccount.objects.filter(pk=account.pk).update(plan=after)
+
+    run_all(start())
+
+    fee = BillLine.objects.get(bill__account=account, bill__period=PERIOD, kind=BillLine.Kind.FIXED_FEE)
+    assert fee.amount == before.monthly_fee
