@@ -378,8 +378,9 @@ _SCOPE_SQL = f"""
 """  # noqa: S608 - table names from the models
 
 # Bills and lines of the chunk's accounts not billed yet, priced as tariffs.bill_compute:
-# lines in bill order (fee; tranches or overage; the SMS alert fee; levies), each
-# rounded to the currency; VAT on the taxable ones; total = lines + tax.
+# lines in bill order (fee; tranches or overage; the SMS alert fee; plan-change
+# proration; levies), each rounded to the currency; VAT on the taxable ones;
+# total = lines + tax.
 _BILLS_SQL = f"""
 WITH acc AS MATERIALIZED (
     SELECT s.* FROM ({_SCOPE_SQL}) s
@@ -455,7 +456,23 @@ lines AS MATERIALIZED (
           AND extract(month FROM sa.started_on) = %(month)s
     )
   UNION ALL
-    SELECT b.account_id, 4, l.position, 'levy', NULL, NULL, '', NULL,
+    -- Immediate plan changes billed with this period: the fixed fee by the day, one line
+    -- each, in the order applied, as plan_changes.plan_change_lines_for_period. The quantity
+    -- is the days the line is about: those on the old plan, or on the new one when the
+    -- month of the change had been billed already (its proration then comes a bill later).
+    SELECT b.account_id, 4, row_number() OVER (PARTITION BY pc.account_id ORDER BY pc.applied_at, pc.id),
+           'proration', NULL,
+           (CASE WHEN pc.bill_period = date_trunc('month', pc.effective_date)::date
+                 THEN extract(day FROM pc.effective_date) - 1
+                 ELSE extract(day FROM date_trunc('month', pc.effective_date) + interval '1 month - 1 day')
+                      - extract(day FROM pc.effective_date) + 1
+            END)::numeric,
+           '', NULL, round(pc.proration_amount, %(exponent)s), TRUE, NULL
+    FROM billable b JOIN {_t(PlanChange)} pc ON pc.account_id = b.account_id
+    WHERE pc.bill_period = %(period)s AND pc.account_id BETWEEN %(first)s AND %(last)s
+      AND pc.status = 'applied' AND pc.proration_amount <> 0
+  UNION ALL
+    SELECT b.account_id, 6, l.position, 'levy', NULL, NULL, '', NULL,
            round(l.amount, %(exponent)s), l.taxable, l.id
     FROM billable b JOIN {_t(PlanLevy)} l ON l.plan_id = b.plan_id
 ),

@@ -604,3 +604,72 @@ def test_a_month_is_billed_on_the_plan_in_force_on_its_last_day(db) -> None:
 
     fee = BillLine.objects.get(bill__account=account, bill__period=PERIOD, kind=BillLine.Kind.FIXED_FEE)
     assert fee.amount == before.monthly_fee
+
+
+# --- Plan changes at once: the run bills their proration as bill_issue does --------
+
+
+def line_rows(bill: Bill) -> list[tuple]:
+    return list(
+        bill.lines.order_by("position").values_list(
+            "position", "kind", "tier", "quantity", "unit", "unit_price", "amount", "levy_id"
+        )
+    )
+
+
+def test_the_run_bills_the_proration_of_an_immediate_plan_change_as_bill_issue_does(db) -> None:
+    from billing.plan_changes import plan_change_request
+    from billing.services import bill_issue
+    from core.money import quantize
+
+    dear = PlanFactory(code="E-45", monthly_fee=Decimal("45.000"), allows_immediate_change=True)
+    PlanLevy.objects.create(plan=dear, position=1, name_ar="معلوم", name_fr="Redevance", name_en="Levy",
+                            amount=Decimal("1.000"))  # fmt: skip
+    cheap = PlanFactory(code="E-25", monthly_fee=Decimal("25.000"), allows_immediate_change=True)
+    PlanLevy.objects.create(plan=cheap, position=1, name_ar="معلوم", name_fr="Redevance", name_en="Levy",
+                            amount=Decimal("1.000"))  # fmt: skip
+
+    def twins(*, changed_on: dt.date, month_billed: bool) -> list[ServiceAccount]:
+        pair = []
+        for _ in range(2):
+            account = ServiceAccountFactory(plan=dear, opened_on=OPENED)
+            reading(account, "120")
+            if month_billed:
+                BillFactory(account=account, period=changed_on.replace(day=1))
+            plan_change_request(account=account, to_plan=cheap, requested_by=account.subscriber.user,
+                                mode=PlanChange.Mode.IMMEDIATE, today=changed_on)  # fmt: skip
+            account.refresh_from_db()
+            pair.append(account)
+        return pair
+
+    # given: moved from 45.000 to 25.000 on the 15th of the month billed (14 days on the
+    # old plan), and on the 10th of the month before, which was billed already (the
+    # new plan's days of that month come on this bill, as a credit)
+    this_month = twins(changed_on=PERIOD.replace(day=15), month_billed=False)
+    last_month = twins(changed_on=month(1).replace(day=10), month_billed=True)
+    # the single-account path bills one of each pair
+    by_issue = [bill_issue(account=pair[0], period=PERIOD, issue_date=ISSUE) for pair in (this_month, last_month)]
+
+    # when the run bills the others
+    run = start()
+    run_all(run)
+
+    # then each run's bill has the same lines and totals as its twin's
+    assert (run.billed, run.already_billed) == (2, 2)
+    for pair, issued in zip((this_month, last_month), by_issue, strict=True):
+        billed = Bill.objects.get(account=pair[1], period=PERIOD)
+        assert line_rows(billed) == line_rows(issued)
+        assert (billed.amount_lines, billed.amount_tax, billed.amount_total, billed.amount_due) == (
+            issued.amount_lines, issued.amount_tax, issued.amount_total, issued.amount_due,
+        )  # fmt: skip
+
+    # worked out: (45 - 25) x 14 / days in the month, and (25 - 45) x (days - 9) / days of the month before
+    days, days_before = runs.period_end(PERIOD).day, runs.period_end(month(1)).day
+    proration = BillLine.objects.get(bill__account=this_month[1], kind=BillLine.Kind.PRORATION)
+    assert (proration.quantity, proration.amount) == (14, quantize(Decimal(20) * 14 / days, "TND"))
+    credit = BillLine.objects.get(bill__account=last_month[1], kind=BillLine.Kind.PRORATION)
+    assert credit.quantity == days_before - 9
+    assert credit.amount == quantize(Decimal(-20) * (days_before - 9) / days_before, "TND") < 0
+    # lines in bill order: the fee, the tranches, the proration, then the levy
+    kinds = [row[1] for row in line_rows(Bill.objects.get(account=this_month[1], period=PERIOD))]
+    assert kinds == ["fixed_fee", "consumption", "consumption", "consumption", "proration", "levy"]
