@@ -50,7 +50,8 @@ from core.money import quantize
 
 from .messages import PLAN_CHANGE_CONFIRMED, PLAN_CHANGE_PENDING, PLAN_CHANGE_REJECTED, plan_change_announce
 from .models import Bill, BillLine, Consumption, Plan, PlanChange, PlanTier, ServiceAccount, Unit
-from .tariffs import LineDraft, price_period, tax_on
+from .sms_alerts import sms_alert_fee_lines
+from .tariffs import LineDraft, bill_compute, plan_terms
 
 
 class PlanChangeRefused(ApplicationError):
@@ -215,7 +216,10 @@ def _tier_key(tier: PlanTier | None) -> tuple | None:
 
 @dataclass(frozen=True)
 class BillEstimate:
+    """A bill as `tariffs.bill_compute` prices it, before any credit."""
+
     plan: Plan
+    period: dt.date
     lines: list[LineDraft]
     amount_lines: Decimal
     amount_tax: Decimal
@@ -254,17 +258,27 @@ class PlanChangePreview:
 
 
 def _bill_estimate(
-    *, plan: Plan, usage: Mapping[str, Decimal], currency: str, extra: Iterable[LineDraft] = ()
+    *,
+    account: ServiceAccount,
+    plan: Plan,
+    period: dt.date,
+    usage: Mapping[str, Decimal],
+    currency: str,
+    extra: Iterable[LineDraft] = (),
 ) -> BillEstimate:
-    """A month's bill on `plan` for `usage`, as bill_build prices it (its lines
-    and the VAT of settings). The one place the preview prices: to be switched
-    to the pure bill computation of billing.tariffs when it lands."""
-    lines = [*price_period(plan=plan, usage=usage, currency=currency), *extra]
-    amount_lines = sum((line.amount for line in lines), Decimal(0))
-    amount_tax = tax_on(amount_lines=amount_lines, rate=Decimal(settings.SELFCARE_VAT_RATE), currency=currency)
+    """The bill of `period` on `plan` for `usage`, priced by `bill_compute` as the
+    bill itself will be (levies, the plan's VAT rate, the SMS alert fee and the
+    plan-change lines that bill adds), plus `extra` (the proration of the change
+    previewed). `plan` comes with its tiers and levies prefetched."""
+    lines = [
+        *sms_alert_fee_lines(account=account, period=period, currency=currency),
+        *plan_change_extra_lines(account=account, period=period),
+        *extra,
+    ]
+    draft = bill_compute(plan=plan_terms(plan), usage=usage, period=period, extra_lines=lines, currency=currency)
     return BillEstimate(
-        plan=plan, lines=lines, amount_lines=amount_lines, amount_tax=amount_tax,
-        amount_total=amount_lines + amount_tax, currency=currency,
+        plan=plan, period=period, lines=list(draft.lines), amount_lines=draft.amount_lines,
+        amount_tax=draft.amount_tax, amount_total=draft.amount_total, currency=currency,
     )  # fmt: skip
 
 
@@ -312,25 +326,29 @@ def plan_change_preview(
     if plan_change_open(account=account) is not None:
         raise _already_open()
     currency = settings.SELFCARE_CURRENCY
-    from_plan = Plan.objects.prefetch_related("tiers").get(pk=account.plan_id)
-    to_plan = Plan.objects.prefetch_related("tiers").get(pk=to_plan.pk)
+    from_plan = Plan.objects.prefetch_related("tiers", "levies").get(pk=account.plan_id)
+    to_plan = Plan.objects.prefetch_related("tiers", "levies").get(pk=to_plan.pk)
     proration = None
     effective_date = month_add(today, 1)
+    # The first bill on the new plan: the month it starts in (a month is billed on the
+    # plan in force on its last day), or the next one when that month was billed already.
+    bill_period = effective_date.replace(day=1)
     if mode == PlanChange.Mode.IMMEDIATE:
         effective_date = today
         proration = proration_compute(
             old_fee=from_plan.monthly_fee, new_fee=to_plan.monthly_fee, effective_date=today, currency=currency,
             month_billed=_month_billed(account=account, day=today),
         )  # fmt: skip
+        bill_period = proration.bill_period
     last = Consumption.objects.filter(account=account).order_by("-period").values_list("period", flat=True).first()
     usage: dict[str, Decimal] = {}
     estimates: dict[str, BillEstimate | None] = {"old": None, "new": None}
     if last is not None:
         usage = {c.unit: c.quantity for c in Consumption.objects.filter(account=account, period=last)}
-        extra = _proration_lines(proration)
+        same = {"account": account, "period": bill_period, "usage": usage, "currency": currency}
         estimates = {
-            "old": _bill_estimate(plan=from_plan, usage=usage, currency=currency),
-            "new": _bill_estimate(plan=to_plan, usage=usage, currency=currency, extra=extra),
+            "old": _bill_estimate(plan=from_plan, **same),
+            "new": _bill_estimate(plan=to_plan, extra=_proration_lines(proration), **same),
         }
     return PlanChangePreview(
         account=account, from_plan=from_plan, to_plan=to_plan, mode=mode, effective_date=effective_date,

@@ -15,12 +15,12 @@ from accounts.models import Subscriber, User
 from core.audit import audit_bulk
 from core.exceptions import ApplicationError
 from core.models import sequence_next
-from core.money import quantize
 
 from .messages import bill_announce
 from .models import Bill, BillLine, Consumption, Plan, PrintRequest, ServiceAccount, SmsAlertSubscription
 from .numbers import account_number_from_serial
 from .plan_changes import plan_change_extra_lines, plan_id_for_period
+from .sms_alerts import sms_alert_fee_lines
 from .tariffs import LineDraft, PlanTerms, bill_compute, credit_to_use, plan_terms
 
 ACCOUNT_SEQUENCE = "account_number"
@@ -267,17 +267,3 @@ def sms_alert_subscribe(*, account: ServiceAccount, started_on: dt.date) -> SmsA
     if open_one:
         return open_one
     return SmsAlertSubscription.objects.create(account=account, started_on=started_on)
-
-
-def sms_alert_fee_lines(*, account: ServiceAccount, period: dt.date, currency: str | None = None) -> list[LineDraft]:
-    """The fee lines bill generation adds for `period`: the yearly fee falls in
-    the subscription's anniversary month, as long as it is running then."""
-    currency = currency or settings.SELFCARE_CURRENCY
-    period = period.replace(day=1)
-    for subscription in account.sms_alert_subscriptions.all():
-        start = subscription.started_on.replace(day=1)
-        running = start <= period and (subscription.ended_on is None or subscription.ended_on >= period)
-        if running and period.month == start.month:
-            fee = quantize(Decimal(settings.SELFCARE_SMS_ALERT_YEARLY_FEE), currency)
-            return [LineDraft(kind=BillLine.Kind.FEE, amount=fee, quantity=Decimal(1))]
-    return []

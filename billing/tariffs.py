@@ -242,9 +242,9 @@ def _quantized(line: LineDraft, currency: str) -> LineDraft:
 
 
 def price_period(*, plan: Plan, usage: Mapping[str, Decimal], currency: str) -> list[LineDraft]:
-    """The fee and usage lines of one month on `plan` (no levies, no tax): what a
-    plan's price list or a plan-change preview shows. `plan.tiers` should be
-    prefetched."""
+    """The fee and usage lines of one month on `plan` (no levies, no tax): the
+    tranche arithmetic alone, for a price list. A bill, or a preview of one, is
+    `bill_compute`'s. `plan.tiers` should be prefetched."""
     terms = PlanTerms(
         kind=plan.kind, monthly_fee=plan.monthly_fee, vat_rate=ZERO,
         tiers=tuple(TierTerms(position=t.position, from_quantity=t.from_quantity, to_quantity=t.to_quantity,

@@ -32,6 +32,7 @@ from billing.runs import bill_run_chunk_process, bill_run_resume, bill_run_start
 from billing.services import sms_alert_fee_lines, sms_alert_subscribe
 from billing.tariffs import bill_compute, plan_terms
 from core.dates import month_add
+from core.money import quantize
 from notifications.models import Message
 from notifications.services import message_rows
 
@@ -620,7 +621,6 @@ def line_rows(bill: Bill) -> list[tuple]:
 def test_the_run_bills_the_proration_of_an_immediate_plan_change_as_bill_issue_does(db) -> None:
     from billing.plan_changes import plan_change_request
     from billing.services import bill_issue
-    from core.money import quantize
 
     dear = PlanFactory(code="E-45", monthly_fee=Decimal("45.000"), allows_immediate_change=True)
     PlanLevy.objects.create(plan=dear, position=1, name_ar="معلوم", name_fr="Redevance", name_en="Levy",
@@ -673,3 +673,63 @@ def test_the_run_bills_the_proration_of_an_immediate_plan_change_as_bill_issue_d
     # lines in bill order: the fee, the tranches, the proration, then the levy
     kinds = [row[1] for row in line_rows(Bill.objects.get(account=this_month[1], period=PERIOD))]
     assert kinds == ["fixed_fee", "consumption", "consumption", "consumption", "proration", "levy"]
+
+
+# --- The plan-change preview is the bill the run then makes ----------------------
+
+
+@pytest.fixture
+def levied_plans(db) -> tuple[Plan, Plan]:
+    """Two electricity plans with levies and their own VAT rate: what a preview
+    priced without bill_compute would get wrong."""
+    plans = []
+    for code, fee, vat in (("E-OLD", "9.000", "0.13"), ("E-NEW", "4.500", "0.07")):
+        plan = PlanFactory(code=code, monthly_fee=Decimal(fee), vat_rate=Decimal(vat), allows_immediate_change=True,
+                           tiers=[(0, 100, "0.080"), (100, None, "0.150")])  # fmt: skip
+        PlanLevy.objects.create(plan=plan, position=1, name_ar="معلوم بلدي", name_fr="Taxe municipale",
+                                name_en="Municipal levy", amount=Decimal("0.750"), taxable=True)  # fmt: skip
+        PlanLevy.objects.create(plan=plan, position=2, name_ar="معلوم التلفزة", name_fr="Redevance TV",
+                                name_en="TV fee", amount=Decimal("1.000"), taxable=False)  # fmt: skip
+        plans.append(plan)
+    return plans[0], plans[1]
+
+
+@pytest.mark.parametrize("mode", [PlanChange.Mode.IMMEDIATE, PlanChange.Mode.NEXT_PERIOD])
+def test_the_preview_is_the_bill_the_run_then_makes(levied_plans, mode: str) -> None:
+    from billing.plan_changes import plan_change_preview, plan_change_request, plan_changes_apply_due
+
+    old, new = levied_plans
+    account = ServiceAccountFactory(plan=old, opened_on=OPENED)
+    # the SMS alert service's yearly fee falls on the bill previewed
+    sms_alert_subscribe(account=account, started_on=PERIOD.replace(year=PERIOD.year - 1, day=3))
+    reading(account, "130", period=month(2))
+    reading(account, "130", period=month(1))  # the last consumption: the preview's usage
+    # at once on the 12th of the month billed; from the next period when asked on the 20th of the month before
+    today = PERIOD.replace(day=12) if mode == PlanChange.Mode.IMMEDIATE else month(1).replace(day=20)
+
+    # given the preview, and the change confirmed the same day
+    preview = plan_change_preview(account=account, to_plan=new, mode=mode, today=today)
+    plan_change_request(account=account, to_plan=new, requested_by=account.subscriber.user, mode=mode, today=today)
+    plan_changes_apply_due(today=PERIOD)
+    # when the month's reading is what the preview assumed, and the run bills it
+    reading(account, "130")
+    run_all(start())
+
+    # then the bill is the preview's estimate on the new plan, line for line
+    bill = Bill.objects.get(account=account, period=PERIOD)
+    estimate = preview.estimate_new
+    assert estimate.period == PERIOD
+    assert (bill.amount_lines, bill.amount_tax, bill.amount_total) == (
+        estimate.amount_lines, estimate.amount_tax, estimate.amount_total,
+    )  # fmt: skip
+    assert [row[1:7] for row in line_rows(bill)] == [
+        (d.kind, d.tier, d.quantity, d.unit, d.unit_price, d.amount) for d in estimate.lines
+    ]
+    kinds = [d.kind for d in estimate.lines]
+    assert kinds.count("levy") == 2 and kinds.count("fee") == 1
+    assert kinds.count("proration") == (1 if mode == PlanChange.Mode.IMMEDIATE else 0)
+    # and the current plan's estimate is priced the same way: its levies, its own VAT rate
+    old_estimate = preview.estimate_old
+    assert [d.kind for d in old_estimate.lines].count("levy") == 2
+    taxable = sum(d.amount for d in old_estimate.lines if d.taxable)  # all but the TV fee
+    assert old_estimate.amount_tax == quantize(taxable * Decimal("0.13"), "TND")
