@@ -539,8 +539,9 @@ def test_the_command_bills_a_month_with_a_progress_bar(db) -> None:
     ServiceAccount.objects.filter(pk=accounts[0].pk).update(billing_cycle=2)
     out = StringIO()
 
-    with translation.override("en"):  # the operator's language otherwise (LANGUAGE_CODE)
-        call_command("bill_run", period=f"{PERIOD:%Y-%m}", agency="SFX-N", cycle=1, chunk_size=1, stdout=out)
+    call_command(
+        "bill_run", period=f"{PERIOD:%Y-%m}", agency="SFX-N", cycle=1, chunk_size=1, language="en", stdout=out
+    )
 
     text = out.getvalue()
     assert "[" + "#" * 30 + "] 100%" in text and "chunks 2/2" in text
@@ -564,8 +565,57 @@ def test_the_command_bills_a_month_with_a_progress_bar(db) -> None:
 def test_the_command_refuses_bad_input_with_a_sentence(db, options: dict, message: str) -> None:
     from django.core.management import CommandError, call_command
 
-    with translation.override("en"), pytest.raises(CommandError, match=message):
-        call_command("bill_run", **options)
+    with pytest.raises(CommandError, match=message):
+        call_command("bill_run", language="en", **options)
+
+
+@pytest.mark.parametrize(
+    ("language", "period_word", "summary", "refusal"),
+    [
+        ("fr", "Facturation ", "Terminée : 2 facturés sur relevé, 1 estimés", "Aucune agence"),
+        ("ar", "دورة الفوترة ", "منتهية: 2 مفوترة على قراءة، 1 تقديرية", "لا توجد وكالة"),
+    ],
+)
+def test_the_command_speaks_the_language_asked_for(db, language, period_word, summary, refusal) -> None:
+    from io import StringIO
+
+    from django.core.management import CommandError, call_command
+
+    meters(2)
+    reading(ServiceAccountFactory(opened_on=OPENED), "90", period=month(1))  # not read: estimated
+    out = StringIO()
+
+    with translation.override("en"):  # the caller's language is not the command's
+        call_command("bill_run", period=f"{PERIOD:%Y-%m}", inline=True, language=language, stdout=out)
+        with pytest.raises(CommandError, match=refusal):
+            call_command("bill_run", period=f"{PERIOD:%Y-%m}", agency="NOPE", language=language)
+
+    text = out.getvalue()
+    assert text.startswith(period_word)
+    assert summary in text
+    assert "billed on a reading" not in text
+
+
+def test_the_commands_help_reads_in_the_operators_language() -> None:
+    from billing.management.commands.bill_run import Command
+
+    with translation.override("fr"):
+        text = Command().create_parser("manage.py", "bill_run").format_help()
+    assert "Facture un mois pour chaque compte" in text and "le mois à facturer" in text
+
+
+def test_the_command_speaks_the_deployments_language_by_default(db, settings) -> None:
+    from io import StringIO
+
+    from django.core.management import CommandError, call_command
+
+    settings.LANGUAGE_CODE = "ar"
+    meters(1)
+    out = StringIO()
+    call_command("bill_run", period=f"{PERIOD:%Y-%m}", inline=True, stdout=out)
+    assert "منتهية: 1 مفوترة على قراءة" in out.getvalue()
+    with pytest.raises(CommandError, match="صيغة"):
+        call_command("bill_run", period="2026-13")
 
 
 def test_a_run_whose_tasks_were_lost_is_handed_out_again(db, django_capture_on_commit_callbacks) -> None:
