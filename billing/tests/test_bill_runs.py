@@ -539,9 +539,7 @@ def test_the_command_bills_a_month_with_a_progress_bar(db) -> None:
     ServiceAccount.objects.filter(pk=accounts[0].pk).update(billing_cycle=2)
     out = StringIO()
 
-    call_command(
-        "bill_run", period=f"{PERIOD:%Y-%m}", agency="SFX-N", cycle=1, chunk_size=1, language="en", stdout=out
-    )
+    call_command("bill_run", period=f"{PERIOD:%Y-%m}", agency="SFX-N", cycle=1, chunk_size=1, language="en", stdout=out)
 
     text = out.getvalue()
     assert "[" + "#" * 30 + "] 100%" in text and "chunks 2/2" in text
