@@ -364,6 +364,8 @@ class Bill(AuditScoped, models.Model):
         indexes = [
             # The overdue sweep and the agencies' overdue lists.
             models.Index(fields=["status", "due_date"], name="bill_status_due_idx"),
+            # The estimated bills a reading may have to correct: one bill in many.
+            models.Index(fields=["account", "period"], condition=Q(is_estimated=True), name="bill_estimated_idx"),
             # What an account owes: its open bills only, a handful among years of history
             # (the statuses of Bill.OPEN_STATUSES; test_constraints holds them equal).
             models.Index(
@@ -418,7 +420,13 @@ class BillLine(models.Model):
         ADJUSTMENT = "adjustment", _("Adjustment")
         # The monthly fee of a month in which the plan changed, by the day (plan_changes).
         PRORATION = "proration", _("Plan change: monthly fee by the day")
+        # The real consumption of months billed on an estimate, less what the
+        # estimates charged, once a reading shows it (billing/estimates.py).
+        ESTIMATE_CORRECTION = "estimate_fix", _("Correction of estimated bills")
         LEVY = "levy", _("Levy")
+        # A bill whose credits exceed its charges comes to zero; the rest goes to
+        # the account's credit, which the next bills use (tariffs.bill_compute).
+        CREDIT_CARRIED = "credit_carried", _("Credit carried to your account")
 
     # Indexed by the (bill, position) constraint, which starts with it.
     bill = models.ForeignKey(

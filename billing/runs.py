@@ -9,10 +9,13 @@ delivered twice finds it taken, and a worker that dies leaves it pending.
 
 On PostgreSQL a chunk is four statements, whatever its size (`_chunk_bill_sql`):
 an `INSERT … SELECT` of bills with their lines, priced in SQL exactly as
-`tariffs.bill_compute` prices one bill (billing/tests/test_bill_runs.py holds
-them to the same answer); a lock of the accounts that hold credit and the
-credit applied; and the outbox rows (`messages.bills_announce_set`). Elsewhere
-(the SQLite demo) each account goes through `services.bill_issue`.
+`tariffs.bill_compute` prices one bill, with `services.bill_issue`'s extra lines
+(the SMS alert fee, plan-change proration, the correction of estimated bills;
+billing/tests/test_bill_runs.py and test_estimates.py hold them to the same
+answer); a lock of the accounts that hold credit and the credit applied; and the
+outbox rows (`messages.bills_announce_set`). The rare bill whose credits exceed
+its charges takes two more (its credit-carried line and the account's credit).
+Elsewhere (the SQLite demo) each account goes through `services.bill_issue`.
 
 Nothing is billed twice: the (account, period) constraint holds it, the
 INSERT skips conflicts, and lines, credit and messages follow only the bills
@@ -387,7 +390,7 @@ WITH acc AS MATERIALIZED (
     WHERE NOT EXISTS (SELECT 1 FROM {_t(Bill)} b WHERE b.account_id = s.id AND b.period = %(period)s)
 ),
 cons AS MATERIALIZED (
-    SELECT c.account_id, c.unit, c.quantity
+    SELECT c.account_id, c.unit, c.quantity, c.meter_index
     FROM {_t(Consumption)} c JOIN acc ON acc.id = c.account_id
     -- The range as well: an index range scan, never a hash of the month's readings.
     WHERE c.period = %(period)s AND c.account_id BETWEEN %(first)s AND %(last)s
@@ -412,6 +415,47 @@ billable AS MATERIALIZED (
     FROM acc LEFT JOIN est ON est.account_id = acc.id
     WHERE acc.kind NOT IN ({_UTILITY_KINDS}) OR est.account_id IS NOT NULL
        OR EXISTS (SELECT 1 FROM cons WHERE cons.account_id = acc.id)
+),
+-- Meters read this period after months billed on an estimate: the real use of those
+-- months corrects the estimates (billing/estimates.py, which says which bills and how).
+-- The chunk's estimated bills come from a partial index that holds only them, so
+-- the rest of the chunk costs nothing here.
+est_bills AS MATERIALIZED (
+    SELECT eb.id, eb.account_id, eb.period FROM {_t(Bill)} eb
+    WHERE eb.is_estimated AND eb.account_id BETWEEN %(first)s AND %(last)s AND eb.period < %(period)s
+      AND eb.status <> 'cancelled'
+),
+fix AS MATERIALIZED (
+    SELECT b.account_id, b.plan_id, c.unit, g.bill_ids,
+           c.meter_index - l.meter_index - c.quantity AS real_qty,
+           %(month_index)s - (extract(year FROM l.period) * 12 + extract(month FROM l.period))::int - 1 AS months
+    FROM (SELECT DISTINCT account_id FROM est_bills) e
+    JOIN billable b ON b.account_id = e.account_id AND NOT b.estimated
+    JOIN primary_unit pu ON pu.kind = b.kind
+    JOIN cons c ON c.account_id = b.account_id AND c.unit = pu.unit AND c.meter_index IS NOT NULL
+    CROSS JOIN LATERAL (
+        -- The estimated bills since the last one on a real reading.
+        SELECT array_agg(eb.id) AS bill_ids, min(eb.period) AS first_period FROM est_bills eb
+        WHERE eb.account_id = b.account_id AND eb.period > COALESCE((
+            SELECT max(r.period) FROM {_t(Bill)} r
+            WHERE r.account_id = b.account_id AND r.period < %(period)s AND NOT r.is_estimated
+              AND r.status <> 'cancelled'
+        ), '-infinity')
+    ) g
+    CROSS JOIN LATERAL (
+        -- The last reading before them: where the real use starts.
+        SELECT h.period, h.meter_index FROM {_t(Consumption)} h
+        WHERE h.account_id = b.account_id AND h.unit = pu.unit AND h.period < g.first_period
+        ORDER BY h.period DESC LIMIT 1
+    ) l
+    WHERE g.first_period IS NOT NULL AND l.meter_index IS NOT NULL
+      AND c.meter_index - l.meter_index - c.quantity >= 0
+),
+fix_billed AS (
+    SELECT f.account_id, COALESCE(sum(bl.quantity), 0) AS quantity, COALESCE(sum(bl.amount), 0) AS amount
+    FROM fix f CROSS JOIN LATERAL unnest(f.bill_ids) AS x (bill_id)
+    LEFT JOIN {_t(BillLine)} bl ON bl.bill_id = x.bill_id AND bl.kind = 'consumption'
+    GROUP BY f.account_id
 ),
 usage AS (
     SELECT account_id, unit, quantity FROM cons
@@ -472,6 +516,22 @@ lines AS MATERIALIZED (
     WHERE pc.bill_period = %(period)s AND pc.account_id BETWEEN %(first)s AND %(last)s
       AND pc.status = 'applied' AND pc.proration_amount <> 0
   UNION ALL
+    -- The correction of the estimated months (tariffs.estimate_correction_line): their
+    -- real use priced on the tranches stretched to their number, less what was billed.
+    SELECT f.account_id, 5, 0, 'estimate_fix', NULL, f.real_qty - fb.quantity, f.unit, NULL,
+           COALESCE(r.amount, 0) - fb.amount, TRUE, NULL
+    FROM fix f JOIN fix_billed fb ON fb.account_id = f.account_id
+    CROSS JOIN LATERAL (
+        SELECT sum(round(q.in_tier * t.unit_price, %(exponent)s)) AS amount
+        FROM {_t(PlanTier)} t
+        CROSS JOIN LATERAL (
+            SELECT LEAST(f.real_qty, COALESCE(t.to_quantity * f.months, f.real_qty)) - t.from_quantity * f.months
+                   AS in_tier
+        ) q
+        WHERE t.plan_id = f.plan_id AND q.in_tier > 0
+    ) r
+    WHERE f.real_qty <> fb.quantity OR COALESCE(r.amount, 0) <> fb.amount
+  UNION ALL
     SELECT b.account_id, 6, l.position, 'levy', NULL, NULL, '', NULL,
            round(l.amount, %(exponent)s), l.taxable, l.id
     FROM billable b JOIN {_t(PlanLevy)} l ON l.plan_id = b.plan_id
@@ -487,12 +547,15 @@ new_bills AS (
         amount_total, amount_paid, amount_due, status, is_estimated, created_at
     )
     SELECT b.number || %(number_suffix)s, b.account_id, %(period)s, %(issue_date)s, %(due_date)s, %(currency)s,
-           t.amount_lines, x.tax, t.amount_lines + x.tax, 0, t.amount_lines + x.tax, 'issued', b.estimated,
-           %(now)s
+           t.amount_lines + c.carried, x.tax, t.amount_lines + x.tax + c.carried, 0,
+           t.amount_lines + x.tax + c.carried, 'issued', b.estimated, %(now)s
     FROM billable b
     JOIN totals t ON t.account_id = b.account_id
     JOIN {_t(Plan)} p ON p.id = b.plan_id
     CROSS JOIN LATERAL (SELECT round(t.taxable * COALESCE(p.vat_rate, %(vat_rate)s), %(exponent)s) AS tax) x
+    -- Credits beyond the charges: the bill comes to zero, the rest goes to the account's
+    -- credit (its line is added after, _CARRY_SQL, for these few bills).
+    CROSS JOIN LATERAL (SELECT GREATEST(-(t.amount_lines + x.tax), 0) AS carried) c
     ORDER BY b.account_id
     ON CONFLICT DO NOTHING
     RETURNING id, account_id, amount_total, is_estimated
@@ -505,6 +568,27 @@ new_lines AS (
 )
 SELECT id, account_id, amount_total, is_estimated FROM new_bills
 """  # noqa: S608 - table names from the models, every value a parameter
+
+# The credit-carried line of the bills that came to zero with credits to spare
+# (tariffs.bill_compute): last, for the difference between the bill's lines
+# amount and its lines.
+_CARRY_SQL = f"""
+INSERT INTO {_t(BillLine)} (bill_id, position, kind, tier, quantity, unit, unit_price, amount, levy_id)
+SELECT b.id, s.last + 1, 'credit_carried', NULL, NULL, '', NULL, b.amount_lines - s.amount, NULL
+FROM {_t(Bill)} b JOIN (
+    SELECT bill_id, max(position) AS last, sum(amount) AS amount FROM {_t(BillLine)}
+    WHERE bill_id = ANY(%s) GROUP BY bill_id
+) s ON s.bill_id = b.id
+WHERE b.amount_lines > s.amount
+RETURNING bill_id, amount
+"""  # noqa: S608
+_ACCOUNTS_LOCK_SQL = f"""
+SELECT id FROM {_t(ServiceAccount)} WHERE id = ANY(%s) ORDER BY id FOR UPDATE
+"""  # noqa: S608
+_CREDIT_ADD_SQL = f"""
+UPDATE {_t(ServiceAccount)} a SET credit = a.credit + v.added
+FROM unnest(%s::bigint[], %s::numeric[]) AS v (id, added) WHERE a.id = v.id
+"""  # noqa: S608
 
 _COUNT_SQL = f"""
 SELECT count(*),
@@ -550,6 +634,7 @@ def _chunk_bill_sql(chunk: BillRunChunk) -> ChunkCounts:
         "period": run.period,
         "end": period_end(run.period),
         "month": run.period.month,
+        "month_index": run.period.year * 12 + run.period.month,
         "agency": run.agency_id,
         "cycle": run.billing_cycle,
         "history": settings.SELFCARE_ESTIMATE_PERIODS,
@@ -579,6 +664,9 @@ def _chunk_bill_sql(chunk: BillRunChunk) -> ChunkCounts:
             if used:
                 cursor.execute(_CREDIT_TAKE_SQL, [[a for _b, a, _u in used], [u for _b, _a, u in used]])
                 cursor.execute(_CREDIT_PAY_SQL, [[b for b, _a, _u in used], [u for _b, _a, u in used]])
+            zero = {bill_id: account_id for bill_id, account_id, total, _e in new if total == 0}
+            if zero:
+                _carry_credit(cursor, zero)
     bill_ids = [bill_id for bill_id, _a, _t, _e in new]
     if bill_ids:
         try:
@@ -594,6 +682,16 @@ def _chunk_bill_sql(chunk: BillRunChunk) -> ChunkCounts:
     counts.already_billed = with_bill - len(new)
     counts.skipped = in_scope - with_bill
     return counts
+
+
+def _carry_credit(cursor, bills: dict[int, int]) -> None:  # type: ignore[no-untyped-def]
+    """The credit-carried lines of the bills (id: account id) that came to zero,
+    and their accounts' credit, locked in id order as the credit taken above."""
+    cursor.execute(_CARRY_SQL, [sorted(bills)])
+    added = {bills[bill_id]: amount for bill_id, amount in cursor.fetchall()}
+    if added:
+        cursor.execute(_ACCOUNTS_LOCK_SQL, [sorted(added)])
+        cursor.execute(_CREDIT_ADD_SQL, [list(added), list(added.values())])
 
 
 def _announce_per_bill(bill_ids: list[int]) -> int:

@@ -16,6 +16,7 @@ from core.audit import audit_bulk
 from core.exceptions import ApplicationError
 from core.models import sequence_next
 
+from .estimates import estimate_correction_lines
 from .messages import bill_announce
 from .models import Bill, BillLine, Consumption, Plan, PrintRequest, ServiceAccount, SmsAlertSubscription
 from .numbers import account_number_from_serial
@@ -138,15 +139,22 @@ def bill_issue(
         usage = {c.unit: c.quantity for c in Consumption.objects.filter(account=account, period=period)}
     # The plan in force on the month's last day: a change that took effect since is not this month's.
     plan = Plan.objects.prefetch_related("tiers", "levies").get(pk=plan_id_for_period(account=account, period=period))
+    terms, currency = plan_terms(plan), settings.SELFCARE_CURRENCY
+    # A bill on a real reading corrects the estimated bills before it (billing/estimates.py).
+    corrections = (
+        [] if estimated else estimate_correction_lines(account=account, period=period, plan=terms, currency=currency)
+    )
     bill, lines = bill_build(
         account=account,
-        plan=plan,
+        plan=terms,
         period=period,
         usage=usage,
         issue_date=issue_date or timezone.localdate(),
+        currency=currency,
         extra=[
             *sms_alert_fee_lines(account=account, period=period),
             *plan_change_extra_lines(account=account, period=period),
+            *corrections,
         ],
         estimated=estimated,
     )
@@ -154,12 +162,25 @@ def bill_issue(
         with transaction.atomic():
             bill.save()
             BillLine.objects.bulk_create(lines)
+            bill_carry_credit(bill=bill, lines=lines)
             bill_pay_from_credit(bill=bill)
             # The announcement commits with the bill, or not at all.
             bill_announce(bill=bill)
     except IntegrityError:
         return Bill.objects.get(account=account, period=period)
     return bill
+
+
+def bill_carry_credit(*, bill: Bill, lines: Iterable[BillLine]) -> Decimal:
+    """Add to the account's credit what a new bill's credits left over (its
+    credit-carried line, tariffs.bill_compute); returns the amount. Under the
+    account's row lock, as payments add to it (payments/locks.py)."""
+    carried = sum((line.amount for line in lines if line.kind == BillLine.Kind.CREDIT_CARRIED), Decimal(0))
+    if carried <= 0:
+        return Decimal(0)
+    ServiceAccount.objects.select_for_update().filter(pk=bill.account_id).first()
+    ServiceAccount.objects.filter(pk=bill.account_id).update(credit=F("credit") + carried)
+    return carried
 
 
 def bill_pay_from_credit(*, bill: Bill) -> Decimal:

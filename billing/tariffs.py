@@ -95,6 +95,8 @@ class BillDraft:
     amount_total: Decimal
     credit_used: Decimal
     amount_due: Decimal
+    # What the bill's credits left over (its last line): the account's credit grows by it.
+    credit_carried: Decimal = ZERO
 
 
 def default_vat_rate() -> Decimal:
@@ -202,8 +204,14 @@ def bill_compute(
     currency: str,
 ) -> BillDraft:
     """A month's bill: lines in bill order (fee, tranches or overage, extra lines
-    such as the SMS alert fee, levies), VAT on the taxable lines, then the
-    account's credit used against the total (never more than either).
+    such as the SMS alert fee, plan-change proration and the correction of
+    estimated bills, levies), VAT on the taxable lines, then the account's
+    credit used against the total (never more than either).
+
+    Extra lines may be credits. When the credits outweigh the charges, the bill
+    comes to zero with a last, untaxed line carrying the rest to the account's
+    credit (`credit_carried`), which the next bills use: a bill never asks for
+    a negative amount.
 
     total = sum of lines + tax, and due = total - credit used, exactly.
     """
@@ -215,6 +223,10 @@ def bill_compute(
     amount_lines = sum((line.amount for line in lines), ZERO)
     taxable = sum((line.amount for line in lines if line.taxable), ZERO)
     amount_tax = tax_on(amount_lines=taxable, rate=plan.vat_rate, currency=currency)
+    carried = quantize(max(-(amount_lines + amount_tax), ZERO), currency)
+    if carried:
+        lines.append(LineDraft(kind=BillLine.Kind.CREDIT_CARRIED, amount=carried, taxable=False))
+        amount_lines += carried
     total = amount_lines + amount_tax
     credit_used = credit_to_use(credit=credit, amount_due=total)
     return BillDraft(
@@ -226,7 +238,47 @@ def bill_compute(
         amount_total=total,
         credit_used=credit_used,
         amount_due=total - credit_used,
+        credit_carried=carried,
     )
+
+
+def estimate_correction_line(
+    *,
+    plan: PlanTerms,
+    real_quantity: Decimal,
+    months: int,
+    billed_quantity: Decimal,
+    billed_amount: Decimal,
+    currency: str,
+) -> LineDraft | None:
+    """The line that corrects months billed on an estimate once a reading shows
+    what they really used, or None when the estimates were right.
+
+    `real_quantity` was used over `months` months, which the estimated bills
+    charged as `billed_quantity` for `billed_amount` (their consumption lines).
+    The real use is priced on the plan's tranches stretched to the `months` (a
+    tranche of 0-50 kWh a month is 0-100 kWh over two), as if spread evenly over
+    them; the line is that price less what the estimates charged: a debit when
+    they fell short, a credit when they overshot. Taxed like the consumption it
+    corrects.
+    """
+    if not plan.is_utility or months < 1:
+        return None
+    stretched = [
+        TierTerms(
+            position=t.position,
+            from_quantity=t.from_quantity * months,
+            to_quantity=None if t.to_quantity is None else t.to_quantity * months,
+            unit_price=t.unit_price,
+        )
+        for t in plan.tiers
+    ]
+    priced = tiered_lines(tiers=stretched, usage=real_quantity, unit=plan.unit, currency=currency)
+    amount = sum((line.amount for line in priced), ZERO) - billed_amount
+    quantity = real_quantity - billed_quantity
+    if not amount and not quantity:
+        return None
+    return LineDraft(kind=BillLine.Kind.ESTIMATE_CORRECTION, amount=amount, quantity=quantity, unit=plan.unit)
 
 
 def credit_to_use(*, credit: Decimal, amount_due: Decimal) -> Decimal:

@@ -327,3 +327,46 @@ def test_telecom_overage_is_what_goes_beyond_each_allowance(
     assert draft.amount_total == draft.amount_lines + draft.amount_tax
     for line in draft.lines:
         assert_in_currency(line.amount, currency)
+
+
+@settings_(max_examples=300, deadline=None)
+@given(plan=utility_plans(), usage=decimals("0", "2000", 3), refund=decimals("0", "5000", 3),
+       currency=st.sampled_from(CURRENCIES), credit=decimals("0", "500", 3))  # fmt: skip
+def test_a_bill_with_credit_lines_never_asks_for_less_than_nothing(
+    plan: PlanTerms, usage: Decimal, refund: Decimal, currency: str, credit: Decimal
+) -> None:
+    # a credit line (a plan change's proration, the correction of estimates) of any size
+    extra = [LineDraft(kind=BillLine.Kind.ESTIMATE_CORRECTION, amount=-quantize(refund, currency))]
+    credit = quantize(credit, currency)
+    draft = bill_compute(plan=plan, usage={plan.unit: usage}, period=NOV, currency=currency, extra_lines=extra,
+                         credit=credit)  # fmt: skip
+    assert draft.amount_total >= 0 and draft.amount_due >= 0
+    assert draft.amount_lines == sum(line.amount for line in draft.lines)
+    assert draft.amount_total == draft.amount_lines + draft.amount_tax
+    carried = [line for line in draft.lines if line.kind == BillLine.Kind.CREDIT_CARRIED]
+    if carried:
+        # the rest of the credits, last and untaxed; the bill comes to zero and uses no credit
+        assert draft.lines[-1] is carried[0] and not carried[0].taxable
+        assert draft.credit_carried == carried[0].amount > 0
+        assert (draft.amount_total, draft.credit_used) == (D(0), D(0))
+        without = sum((line.amount for line in draft.lines[:-1]), D(0))
+        assert draft.credit_carried == -(without + draft.amount_tax)
+    else:
+        assert draft.credit_carried == 0
+    for amount in [*(line.amount for line in draft.lines), draft.amount_tax, draft.credit_carried]:
+        assert_in_currency(amount, currency)
+
+
+def test_a_credit_beyond_the_charges_is_carried_worked_example() -> None:
+    # fee 0.800 + 10 kWh x 0.062 = 1.420; a credit of 17.560: -16.140, VAT 19 % -3.0666 -> -3.067;
+    # 19.207 left in the subscriber's favour, carried; the bill comes to 0.000
+    plan = PlanTerms(kind=ServiceKind.ELECTRICITY, monthly_fee=D("0.800"), vat_rate=D("0.19"),
+                     tiers=(TierTerms(position=1, from_quantity=D(0), to_quantity=None, unit_price=D("0.062")),))  # fmt: skip
+    draft = bill_compute(
+        plan=plan, usage={Unit.KWH: D(10)}, period=NOV, currency="TND",
+        extra_lines=[LineDraft(kind=BillLine.Kind.ESTIMATE_CORRECTION, amount=D("-17.560"))],
+    )  # fmt: skip
+    assert [line.kind for line in draft.lines] == ["fixed_fee", "consumption", "estimate_fix", "credit_carried"]
+    assert (draft.amount_tax, draft.credit_carried, draft.amount_lines, draft.amount_total) == (
+        D("-3.067"), D("19.207"), D("3.067"), D("0.000"),
+    )  # fmt: skip
