@@ -382,8 +382,8 @@ _SCOPE_SQL = f"""
 
 # Bills and lines of the chunk's accounts not billed yet, priced as tariffs.bill_compute:
 # lines in bill order (fee; tranches or overage; the SMS alert fee; plan-change
-# proration; levies), each rounded to the currency; VAT on the taxable ones;
-# total = lines + tax.
+# proration; the correction of estimated bills; levies), each rounded to the
+# currency; VAT on the taxable ones; total = lines + tax, never below zero.
 _BILLS_SQL = f"""
 WITH acc AS MATERIALIZED (
     SELECT s.* FROM ({_SCOPE_SQL}) s
