@@ -432,7 +432,8 @@ def _hhmm(value: str) -> dt.time:
     return dt.time(int(hours), int(minutes))
 
 
-# Non-urgent SMS and WhatsApp wait for the morning (operator time).
+# Non-urgent SMS and WhatsApp wait for the morning (operator time), unless their
+# provider is the console, which wakes nobody (notifications.channels.registry).
 SELFCARE_QUIET_HOURS = (
     _hhmm(env("SELFCARE_QUIET_START", "21:00")),
     _hhmm(env("SELFCARE_QUIET_END", "08:00")),
