@@ -388,6 +388,12 @@ EMAIL_USE_TLS = envbool("EMAIL_USE_TLS", False)
 # Without a broker, tasks run in-process so the demo needs nothing installed.
 CELERY_BROKER_URL = env("CELERY_BROKER_URL")
 CELERY_TASK_ALWAYS_EAGER = not CELERY_BROKER_URL
+if CELERY_TASK_ALWAYS_EAGER:
+    # Eager tasks still borrow a producer (Celery serialises their arguments through
+    # it). With no broker named, kombu built an AMQP connection to localhost for
+    # nothing and warned "No hostname was supplied" after every message in the
+    # demo's terminal: an in-memory broker, host named, never leaves the process.
+    CELERY_BROKER_URL = "memory://localhost/"
 CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
