@@ -299,7 +299,7 @@ class Consumption(AuditScoped, models.Model):
     def __str__(self) -> str:
         # No account id ("806" means nothing to a clerk), and no query: consumption
         # rows are saved by the thousand and each save writes this to the audit trail.
-        return f"{self.period:%Y-%m} · {self.quantity.normalize():f} {self.get_unit_display()}"
+        return f"{self.period:%Y-%m} · {Decimal(self.quantity).normalize():f} {self.get_unit_display()}"
 
 
 class Bill(AuditScoped, models.Model):
@@ -671,7 +671,7 @@ class ReadingCorrection(AuditScoped, models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.original_quantity.normalize():f} → {self.corrected_quantity.normalize():f}"
+        return f"{Decimal(self.original_quantity).normalize():f} → {Decimal(self.corrected_quantity).normalize():f}"
 
 
 class PlanChange(AuditScoped, models.Model):
