@@ -325,7 +325,16 @@ class ChannelVerification(AuditScoped, models.Model):
         USED = "used", _("Used")
         VOID = "void", _("Void")
 
+    class Purpose(models.TextChoices):
+        # Proves a new channel (notifications/verification.py).
+        VERIFY = "verify", _("Verify the channel")
+        # Lets a subscriber who forgot the password choose another, sent to the
+        # login phone once it is a verified SMS channel (notifications/passwords.py).
+        PASSWORD_RESET = "reset", _("Reset the password")
+
     channel = models.ForeignKey(ContactChannel, on_delete=models.CASCADE, related_name="verifications")
+    # Each flow checks only its own codes: a reset code never verifies a channel.
+    purpose = models.CharField(_("purpose"), max_length=8, choices=Purpose.choices, default=Purpose.VERIFY)
     # Copied so the hourly limit counts codes per address, across subscribers.
     address = models.CharField(max_length=254, db_index=True)
     code_hash = models.CharField(max_length=64)

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from urllib.parse import quote, urlencode
 
+from django.contrib.auth.hashers import UNUSABLE_PASSWORD_PREFIX
 from django.contrib.auth.models import AnonymousUser
 from django.db.models import (
     BooleanField,
@@ -31,7 +32,7 @@ from core.dates import month_add
 from core.sql import columns, fetch_all, instance_from_row
 
 from . import roles
-from .models import Agency, AgencyHours, AgencyHoursReduction, ContactChannel, Subscriber, User
+from .models import Agency, AgencyHours, AgencyHoursReduction, ChannelKind, ContactChannel, Subscriber, User
 from .phones import phone_display_local
 
 
@@ -88,6 +89,57 @@ def staff_agency_ids(user: User | AnonymousUser) -> frozenset[int] | None:
         agency_ids = frozenset(user.agencies.values_list("pk", flat=True))  # type: ignore[union-attr]
     user._staff_agency_ids = agency_ids  # type: ignore[union-attr]
     return agency_ids
+
+
+# --- Logging in, and a forgotten password --------------------------------------
+
+
+def _reset_channels(*, phone: str) -> QuerySet[ContactChannel]:
+    """Where a password-reset code for the login phone `phone` (E.164) may go: the
+    verified SMS channel at that very number, of the subscriber who logs in with it.
+
+    The login phone is unique, so it names one person even when a family shares
+    the number as a contact channel; and a code goes only to a number that proved
+    it receives them. Staff reset in the back office (TOTP), never by SMS; a
+    disabled account or one without a usable password is not reset, as Django's
+    e-mail reset does not.
+    """
+    return ContactChannel.objects.filter(
+        kind=ChannelKind.SMS,
+        address=phone,
+        verified_at__isnull=False,
+        subscriber__user__phone=phone,
+        subscriber__user__is_active=True,
+        subscriber__user__is_staff=False,
+        subscriber__user__is_superuser=False,
+    ).exclude(subscriber__user__password__startswith=UNUSABLE_PASSWORD_PREFIX)
+
+
+def password_reset_channel(*, phone: str) -> ContactChannel | None:
+    """The channel a reset code for `phone` goes to, or None (then nothing is sent)."""
+    return _reset_channels(phone=phone).select_related("subscriber__user").first()
+
+
+@dataclass(frozen=True)
+class LoginDetails:
+    """How a subscriber logs in, for their "Login details" page."""
+
+    email: str
+    phone: str  # E.164, "" when the login has no phone
+    phone_display: str  # as people of the country write it
+    # The login phone is a verified SMS channel: a forgotten password can be reset by a code sent to it.
+    phone_resets_by_sms: bool
+
+
+def user_login_details(*, user: User) -> LoginDetails:
+    phone = user.phone or ""
+    return LoginDetails(
+        email=user.email,
+        phone=phone,
+        phone_display=phone_display_local(phone) if phone else "",
+        # The login phone is unique: a channel found for it is this user's own.
+        phone_resets_by_sms=bool(phone) and _reset_channels(phone=phone).exists(),
+    )
 
 
 # --- Paper or e-bills: the one rule ---------------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from auditlog.models import LogEntry
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
@@ -9,11 +10,13 @@ from django.db import transaction
 from django.utils.translation import gettext as _
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
+from core.audit import audit_record
 from core.exceptions import ApplicationError
-from core.throttle import throttle_allow
+from core.throttle import throttle_allow, throttle_exceeded, throttle_hit
 
 from .models import ChannelKind, ContactChannel, Language, Subscriber, User
 from .phones import InvalidPhoneNumber, country_names, phone_region, phone_to_e164
+from .signals import password_changed
 
 
 def subscriber_set_language(*, subscriber: Subscriber, language: str) -> None:
@@ -101,6 +104,59 @@ def password_reset_allowed(*, email: str, client: str) -> bool:
             ("password-reset-client", client, settings.SELFCARE_PASSWORD_RESETS_PER_CLIENT, 3600),
         ]
     )
+
+
+# --- Passwords ---
+
+
+class PasswordError(ApplicationError):
+    code = "password_error"
+
+
+class WrongPassword(PasswordError):
+    code = "wrong_password"
+
+
+class TooManyWrongPasswords(PasswordError):
+    code = "too_many_wrong_passwords"
+
+
+def user_password_set(*, user: User, password: str, via: str) -> None:
+    """Set a new password: every way one changes comes here (the portal's form, a
+    code by SMS, an e-mail link), so each leaves its audit entry and sends its
+    security notice (`password_changed`; notifications writes it to the outbox)
+    in the same transaction. Other sessions of the user end with it: Django
+    checks each session against a hash of the password.
+
+    `via` says how, for the audit trail: "portal", "sms", "email".
+    The caller has validated the password (Django's validators).
+    """
+    with transaction.atomic():
+        user.set_password(password)
+        user.save(update_fields=["password"])
+        # The trail never holds the hash (backoffice.apps); this entry says that it changed, and how.
+        audit_record(
+            instance=user, action=LogEntry.Action.UPDATE, changes={"password": ["******", "******"]}, extra={"via": via}
+        )
+        password_changed.send(sender=User, user=user)
+
+
+def user_password_change(*, user: User, current_password: str, new_password: str) -> None:
+    """A logged-in user changes the password, giving the current one first.
+
+    Wrong current passwords are limited as failed logins are (AXES_FAILURE_LIMIT
+    within AXES_COOLOFF_TIME, per user): a session left open on a shared phone
+    must not let anyone try passwords without end. Past the limit even the right
+    one is refused until the window ends.
+    """
+    limit = settings.AXES_FAILURE_LIMIT
+    if throttle_exceeded(scope="password-change-wrong", key=str(user.pk), limit=limit):
+        raise TooManyWrongPasswords(_("Too many wrong passwords. Please try again in a few minutes."))
+    if not user.check_password(current_password):
+        window = int(settings.AXES_COOLOFF_TIME.total_seconds())
+        throttle_hit(scope="password-change-wrong", key=str(user.pk), limit=limit, window=window)
+        raise WrongPassword(_("Your current password is not right. Please type it again."))
+    user_password_set(user=user, password=new_password, via="portal")
 
 
 # --- Staff second factor (TOTP, django-otp) ---

@@ -12,5 +12,7 @@ urlpatterns = [
     path("password-reset/sent/", views.password_reset_done, name="password_reset_done"),
     path("password-reset/<uidb64>/<token>/", views.password_reset_confirm, name="password_reset_confirm"),
     path("password-reset/done/", views.password_reset_complete, name="password_reset_complete"),
+    path("login-details/", views.login_details, name="login_details"),
+    path("login-details/password/", views.password_change, name="password_change"),
     path("agencies/", views.agency_list, name="agency_list"),
 ]

@@ -1,17 +1,23 @@
 from __future__ import annotations
 
+from django.contrib import messages
+from django.contrib.auth import update_session_auth_hash
 from django.contrib.auth import views as auth_views
+from django.contrib.auth.decorators import login_required
+from django.contrib.auth.password_validation import password_validators_help_texts
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
+from django.shortcuts import redirect, render
 from django.urls import reverse_lazy
 from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_POST
 from django.views.i18n import set_language as django_set_language
 
-from .forms import LimitedPasswordResetForm, LoginForm
+from .forms import EmailResetSetPasswordForm, LimitedPasswordResetForm, LoginForm, PasswordChangeForm
 from .models import Subscriber
-from .selectors import agency_cards
-from .services import subscriber_set_language
+from .selectors import agency_cards, subscriber_or_404, user_login_details
+from .services import PasswordError, subscriber_set_language, user_password_change
 
 
 class LoginView(auth_views.LoginView):
@@ -47,9 +53,41 @@ password_reset = auth_views.PasswordResetView.as_view(
 )
 password_reset_done = auth_views.PasswordResetDoneView.as_view(template_name="accounts/password_reset_done.html")
 password_reset_confirm = auth_views.PasswordResetConfirmView.as_view(
+    form_class=EmailResetSetPasswordForm,
     template_name="accounts/password_reset_confirm.html",
     success_url=reverse_lazy("accounts:password_reset_complete"),
 )
 password_reset_complete = auth_views.PasswordResetCompleteView.as_view(
     template_name="accounts/password_reset_complete.html"
 )
+
+
+@login_required
+def login_details(request: HttpRequest) -> HttpResponse:
+    """How the subscriber logs in (e-mail, phone), and the way to a new password."""
+    subscriber_or_404(request)  # staff: the back office, where their login lives
+    return render(request, "accounts/login_details.html", {"details": user_login_details(user=request.user)})
+
+
+@sensitive_post_parameters("old_password", "new_password1", "new_password2")
+@login_required
+def password_change(request: HttpRequest) -> HttpResponse:
+    subscriber_or_404(request)
+    form = PasswordChangeForm(request.user, request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            user_password_change(
+                user=request.user,
+                current_password=form.cleaned_data["old_password"],
+                new_password=form.cleaned_data["new_password1"],
+            )
+        except PasswordError as exc:
+            form.add_error("old_password", exc.message)
+        else:
+            # This session goes on; the subscriber's other sessions end (their hash is stale).
+            update_session_auth_hash(request, request.user)
+            messages.success(request, _("Your password is changed. Your other devices are logged out."))
+            return redirect("accounts:login_details")
+    return render(
+        request, "accounts/password_change.html", {"form": form, "password_rules": password_validators_help_texts()}
+    )

@@ -91,7 +91,7 @@ from benchmarks.portal import (  # noqa: E402 - after the path is set, as a scri
     cpu_per_request,
     cpu_settled,
     cpu_snapshot,
-    database_drop,
+    database_drop_at_exit,
     database_recreate,
     free_port,
     gunicorn_start,
@@ -842,16 +842,7 @@ def main(argv: list[str] | None = None) -> int:
             except Exception as exc:
                 log(f"could not delete the queue {queue}: {exc}")
         if db_created and not args.keep_db and maintenance_url:
-            try:
-                from django.db import connections
-
-                connections.close_all()
-            except Exception:  # noqa: S110
-                pass
-            try:
-                database_drop(maintenance_url, args.db_name)
-            except Exception as exc:
-                log(f"could not drop {args.db_name}: {exc}")
+            database_drop_at_exit(maintenance_url, args.db_name)
 
 
 if __name__ == "__main__":

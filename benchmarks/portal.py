@@ -175,6 +175,22 @@ def database_drop(maintenance_url: str, name: str) -> None:
         conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
 
 
+def database_drop_at_exit(maintenance_url: str, name: str) -> None:
+    """The run's database dropped as the benchmark ends, whatever happened: Django's
+    own connections closed first (DROP … WITH (FORCE) would end them anyway), and a
+    failure only logged, as it must not hide the run's own outcome."""
+    try:
+        from django.db import connections
+
+        connections.close_all()
+    except Exception:  # noqa: S110 - Django may not be set up if the run failed early
+        pass
+    try:
+        database_drop(maintenance_url, name)
+    except Exception as exc:
+        log(f"could not drop {name}: {exc}")
+
+
 def environment_set(database_url: str) -> None:
     """The served app's environment; this process uses it too, to seed."""
     if os.environ.get("CONN_MAX_AGE") == "0":
@@ -1242,16 +1258,7 @@ def main(argv: list[str] | None = None) -> int:
             except Exception as exc:
                 log(f"could not remove this run's cache keys: {exc}")
         if db_created and not args.keep_db and maintenance_url:
-            try:
-                from django.db import connections
-
-                connections.close_all()
-            except Exception:  # noqa: S110
-                pass
-            try:
-                database_drop(maintenance_url, args.db_name)
-            except Exception as exc:
-                log(f"could not drop {args.db_name}: {exc}")
+            database_drop_at_exit(maintenance_url, args.db_name)
 
 
 if __name__ == "__main__":

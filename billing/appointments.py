@@ -172,14 +172,3 @@ def appointments_remind(*, today: dt.date | None = None) -> int:
                 context=appointment_context(appointment),
             )
     return written
-
-
-def appointments_upcoming(*, subscriber_id: int, today: dt.date) -> list[Appointment]:
-    """What the dashboard shows: the subscriber's visits from today on."""
-    return list(
-        Appointment.objects.filter(
-            account__subscriber_id=subscriber_id, date__gte=today, status__in=Appointment.UPCOMING_STATUSES
-        )
-        .select_related("account")
-        .order_by("date", "window_start")[:5]
-    )

@@ -51,6 +51,7 @@ from core.exceptions import ApplicationError
 from core.money import Money
 from notifications.services import notify
 
+from . import selectors
 from .messages import DISCONNECTION_WARNING, DUE_REMINDER, OVERDUE_NOTICE, bill_context
 from .models import (
     Bill,
@@ -257,7 +258,7 @@ def dunning_account_advance(*, account_id: int, today: dt.date, ladder: Ladder |
             and ladder.order is not None
             and warning is not None
             and warning.disconnection_date <= today
-            and not _disconnection_in_force(account)
+            and not selectors.disconnection_in_force(account_id=account.pk)
         ):
             step = _step_take(account=account, bill=warning.bill, kind=Kind.DISCONNECTION_ORDER, today=today)
             if step:
@@ -272,16 +273,6 @@ def dunning_account_advance(*, account_id: int, today: dt.date, ladder: Ladder |
         if not overdue:
             taken += _settle(account=account, today=today)
     return taken
-
-
-def _disconnection_in_force(account: ServiceAccount) -> bool:
-    """An order waiting for the field team, or carried out and not reconnected."""
-    return FieldOrder.objects.filter(
-        account=account,
-        kind=FieldOrder.Kind.DISCONNECTION,
-        status__in=[*FieldOrder.OPEN_STATUSES, FieldOrder.Status.EXECUTED],
-        reconnection__isnull=True,
-    ).exists()
 
 
 def _settle(*, account: ServiceAccount, today: dt.date) -> list[DunningStep]:
@@ -317,7 +308,7 @@ def dunning_account_settle(*, account: ServiceAccount, today: dt.date | None = N
     transaction): a reconnection order or a cancelled disconnection order as
     soon as nothing is overdue; nothing otherwise. Cheap when there is no order."""
     today = today or timezone.localdate()
-    if not _disconnection_in_force(account):
+    if not selectors.disconnection_in_force(account_id=account.pk):
         return []
     if Bill.objects.filter(Bill.overdue_q(today), account=account).exists():
         return []

@@ -12,9 +12,9 @@ from django.utils import translation
 
 from accounts.models import Subscriber
 from core.dates import month_add
-from core.sql import as_date, as_decimal, fetch_all, in_list
+from core.sql import as_date, as_decimal, as_time, fetch_all, in_list
 
-from .models import PRIMARY_UNIT, Bill, Plan, PrintRequest, ServiceAccount, ServiceKind, Unit
+from .models import PRIMARY_UNIT, Appointment, Bill, FieldOrder, Plan, PrintRequest, ServiceAccount, ServiceKind, Unit
 from .numbers import format_account_number
 
 
@@ -353,3 +353,70 @@ def plan_for_account(*, account: ServiceAccount, offered: list[Plan]) -> Plan:
 
 def plans_for_kind(*, kind: str) -> QuerySet[Plan]:
     return Plan.objects.filter(kind=kind, is_active=True).prefetch_related("tiers").order_by("monthly_fee", "code")
+
+
+@dataclass(frozen=True)
+class UpcomingVisit:
+    """A visit as the dashboard shows it."""
+
+    pk: int
+    kind: str
+    date: dt.date
+    window_start: dt.time
+    window_end: dt.time
+    moved_once: bool
+    move_preferred_date: dt.date | None
+    account_number: str
+
+    def get_kind_display(self) -> str:
+        return Appointment.Kind(self.kind).label
+
+    @property
+    def display_account_number(self) -> str:
+        return format_account_number(self.account_number)
+
+
+# Plain SQL like the dashboard's accounts read: the ORM's
+# join and model instances cost more CPU than the partial index's answer.
+_UPCOMING_SQL = f"""
+SELECT v.id, v.kind, v.date, v.window_start, v.window_end, v.moved_once, v.move_preferred_date, a.number
+FROM billing_appointment v
+JOIN billing_serviceaccount a ON a.id = v.account_id
+WHERE a.subscriber_id = %s AND v.date >= %s AND v.status IN {in_list(Appointment.UPCOMING_STATUSES)}
+ORDER BY v.date, v.window_start
+LIMIT 5
+"""
+
+
+def appointments_upcoming(*, subscriber_id: int, today: dt.date) -> list[UpcomingVisit]:
+    """What the dashboard shows: the subscriber's visits from today on."""
+    return [
+        UpcomingVisit(
+            pk=row[0],
+            kind=row[1],
+            date=as_date(row[2]),
+            window_start=as_time(row[3]),
+            window_end=as_time(row[4]),
+            moved_once=bool(row[5]),
+            move_preferred_date=as_date(row[6]),
+            account_number=row[7],
+        )
+        for row in fetch_all(_UPCOMING_SQL, [subscriber_id, today])
+    ]
+
+
+# Every payment asks this under its account lock (dunning_account_settle): plain
+# SQL, as the ORM's EXISTS cost a payment more CPU than the index's answer.
+_DISCONNECTION_IN_FORCE_SQL = f"""
+SELECT 1 FROM billing_fieldorder o
+WHERE o.account_id = %s AND o.kind = '{FieldOrder.Kind.DISCONNECTION.value}'
+  AND o.status IN {in_list([*FieldOrder.OPEN_STATUSES, FieldOrder.Status.EXECUTED])}
+  AND NOT EXISTS (SELECT 1 FROM billing_fieldorder r WHERE r.reconnects_id = o.id)
+LIMIT 1
+"""
+
+
+def disconnection_in_force(*, account_id: int) -> bool:
+    """A disconnection order waiting for the field team, or carried out and not
+    yet followed by a reconnection order."""
+    return bool(fetch_all(_DISCONNECTION_IN_FORCE_SQL, [account_id]))

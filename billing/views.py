@@ -49,7 +49,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         "subscriber": subscriber,
         "accounts": accounts,
         "overdue_total": sum(a.overdue_count for a in accounts),
-        "appointments": appointments.appointments_upcoming(subscriber_id=subscriber.pk, today=timezone.localdate()),
+        "appointments": selectors.appointments_upcoming(subscriber_id=subscriber.pk, today=timezone.localdate()),
     }
     return render(request, "billing/dashboard.html", context)
 

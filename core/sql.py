@@ -42,6 +42,13 @@ def as_date(value: Any) -> dt.date | None:
     return dt.date.fromisoformat(str(value)[:10])
 
 
+def as_time(value: Any) -> dt.time | None:
+    """A time column as time (SQLite returns its text)."""
+    if value is None or isinstance(value, dt.time):
+        return value
+    return dt.time.fromisoformat(str(value))
+
+
 def in_list(values: Sequence[str]) -> str:
     """`('a', 'b')` for constants baked into a statement (status names, never user input)."""
     if not all(v.replace("_", "").isalnum() for v in values):

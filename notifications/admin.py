@@ -182,8 +182,9 @@ class ChannelVerificationAdmin(AgencyScopedAdmin):
 
     agency_path = "channel__subscriber__agency"
 
-    list_display = ["address", "channel", "status", "attempts", "created_at", "expires_at", "requested_by"]
-    list_filter = ["status"]
+    # The purpose tells a clerk whether someone asked to reset the subscriber's password by SMS.
+    list_display = ["address", "channel", "purpose", "status", "attempts", "created_at", "expires_at", "requested_by"]
+    list_filter = ["purpose", "status"]
     search_fields = ["address"]
     list_select_related = ["channel", "requested_by"]
     exclude = ["code_hash", "salt"]

@@ -113,7 +113,26 @@ def channel_add(
 
 
 def channel_code_send(*, channel: ContactChannel, requested_by: User | None = None, client: str = "") -> None:
-    """Send a fresh six-digit code; earlier codes for the channel stop working.
+    """Send a fresh six-digit code; earlier codes for the channel stop working."""
+    code_send(
+        channel=channel,
+        purpose=ChannelVerification.Purpose.VERIFY,
+        event=VERIFICATION_CODE,
+        requested_by=requested_by,
+        client=client,
+    )
+
+
+def code_send(
+    *,
+    channel: ContactChannel,
+    purpose: str,
+    event: EventType,
+    requested_by: User | None = None,
+    client: str = "",
+) -> ChannelVerification:
+    """Send a fresh six-digit code for `purpose` (by `event`, whose text says what
+    it is for); earlier codes of that purpose for the channel stop working.
 
     Limited per hour: 3 to one address for one subscriber (counted per subscriber,
     so nobody can use up another person's number), and, in the cache (they must
@@ -121,6 +140,7 @@ def channel_code_send(*, channel: ContactChannel, requested_by: User | None = No
     subscribers, and per client address when the subscriber asks from the portal
     (a clerk's counter serves many subscribers from one address). Together they
     stop anyone pumping codes to many numbers (premium destinations) or one.
+    Every purpose counts against the same limits (a reset code is a code).
     """
     now = timezone.now()
     with transaction.atomic():
@@ -142,13 +162,16 @@ def channel_code_send(*, channel: ContactChannel, requested_by: User | None = No
         if not throttle_allow(limits=limits):
             raise TooManyCodes(_("Too many codes were asked for. Please try again in an hour."))
         pending = list(
-            channel.verifications.filter(status=ChannelVerification.Status.PENDING).values_list("pk", flat=True)
+            channel.verifications.filter(status=ChannelVerification.Status.PENDING, purpose=purpose).values_list(
+                "pk", flat=True
+            )
         )
         ChannelVerification.objects.filter(pk__in=pending).update(status=ChannelVerification.Status.VOID)
         audit_bulk(model=ChannelVerification, pks=pending, changes={"status": ["pending", "void"]})
         salt = secrets.token_hex(16)
         verification = ChannelVerification.objects.create(
             channel=channel,
+            purpose=purpose,
             address=channel.address,
             salt=salt,
             code_hash=_code_hash(channel.pk, _code_from_salt(salt)),
@@ -156,45 +179,64 @@ def channel_code_send(*, channel: ContactChannel, requested_by: User | None = No
             requested_by=requested_by,
         )
         notify(
-            event=VERIFICATION_CODE,
+            event=event,
             subscriber=channel.subscriber,
             object_key=f"v{verification.pk}",
             context={},
             channels=[channel],
             now=now,
         )
+    return verification
 
 
 def channel_verify(*, channel: ContactChannel, code: str, verified_by: User | None = None) -> None:
     """Check a code: single use, 10 minutes, void after 5 wrong entries."""
     now = timezone.now()
-    code = ascii_digits((code or "").strip())
     # The outcome is decided in the transaction and raised after it, so a wrong
     # attempt is counted even though the caller gets an exception.
     failure: str | None = None
     with transaction.atomic():
         verification = (
             channel.verifications.select_for_update()
-            .filter(status=ChannelVerification.Status.PENDING)
+            .filter(status=ChannelVerification.Status.PENDING, purpose=ChannelVerification.Purpose.VERIFY)
             .order_by("-created_at")
             .first()
         )
         if verification is None or verification.expires_at <= now:
             failure = _("This code has expired. Ask for a new one.")
-        elif not hmac.compare_digest(verification.code_hash, _code_hash(channel.pk, code)):
-            verification.attempts += 1
-            if verification.attempts >= OTP_MAX_WRONG:
-                verification.status = ChannelVerification.Status.VOID
+        elif not code_matches(verification=verification, code=code):
+            if code_wrong(verification=verification):
                 failure = _("Too many wrong codes. Ask for a new one.")
             else:
                 failure = _("This code is not right. Check it and try again.")
-            verification.save(update_fields=["attempts", "status"])
         else:
-            verification.status = ChannelVerification.Status.USED
-            verification.save(update_fields=["status"])
+            code_use(verification=verification)
             channel.verified_at = now
             if verified_by is not None and channel.registered_by_id is None:
                 channel.registered_by = verified_by
             channel.save(update_fields=["verified_at", "registered_by"])
     if failure:
         raise CodeRejected(failure)
+
+
+# --- One code's checks, for every purpose; the caller holds the row's lock ---
+
+
+def code_matches(*, verification: ChannelVerification, code: str) -> bool:
+    """Whether `code` (as typed: spaces, Arabic-Indic digits) is this verification's."""
+    code = ascii_digits((code or "").strip())
+    return hmac.compare_digest(verification.code_hash, _code_hash(verification.channel_id, code))
+
+
+def code_wrong(*, verification: ChannelVerification) -> bool:
+    """Count a wrong entry; the code is void after OTP_MAX_WRONG. True if it is now."""
+    verification.attempts += 1
+    if verification.attempts >= OTP_MAX_WRONG:
+        verification.status = ChannelVerification.Status.VOID
+    verification.save(update_fields=["attempts", "status"])
+    return verification.status == ChannelVerification.Status.VOID
+
+
+def code_use(*, verification: ChannelVerification) -> None:
+    verification.status = ChannelVerification.Status.USED
+    verification.save(update_fields=["status"])

@@ -1,23 +1,34 @@
-"""The subscriber's contact channels (with their verification) and messages."""
+"""The subscriber's contact channels (with their verification) and messages,
+and a forgotten password reset by a code sent to the login phone."""
 
 from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.contrib.auth.password_validation import password_validators_help_texts
+from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
+from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_POST
 
 from accounts import services as account_services
 from accounts.backends import client_address
 from accounts.models import ContactChannel
+from accounts.phones import phone_display_local
 from accounts.selectors import subscriber_has_verified_channel, subscriber_or_404, subscriber_paper_bills
 from accounts.services import ChannelError, InvalidAddress
 
-from . import verification
-from .forms import ChannelAddForm, ChannelPreferencesForm, ChannelVerifyForm
+from . import passwords, verification
+from .forms import (
+    ChannelAddForm,
+    ChannelPreferencesForm,
+    ChannelVerifyForm,
+    PasswordResetCodeForm,
+    PasswordResetPhoneForm,
+)
 from .selectors import messages_of
 
 
@@ -134,3 +145,56 @@ def _isolated(address: str) -> str:
     """A phone number or e-mail inside a translated sentence: isolated (LRI…PDI) so
     an Arabic sentence does not move its "+" to the wrong end."""
     return f"\u2066{address}\u2069"
+
+
+# --- A forgotten password, reset by a code sent to the login phone ---
+
+# The number typed on the first page (E.164), for the code page: kept in the
+# session, so the code page needs nothing from the URL.
+RESET_PHONE_KEY = "password_reset_phone"
+
+
+def password_reset_sms(request: HttpRequest) -> HttpResponse:
+    """The number the subscriber logs in with; then, whatever it is, the code page."""
+    form = PasswordResetPhoneForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        phone = form.cleaned_data["phone"]
+        passwords.password_reset_code_send(phone=phone, client=client_address(request))
+        request.session[RESET_PHONE_KEY] = phone
+        return redirect("notifications:password_reset_sms_code")
+    return render(request, "notifications/password_reset_sms.html", {"form": form})
+
+
+@sensitive_post_parameters("new_password1", "new_password2")
+def password_reset_sms_code(request: HttpRequest) -> HttpResponse:
+    phone = request.session.get(RESET_PHONE_KEY)
+    if not phone:
+        return redirect("notifications:password_reset_sms")
+    form = PasswordResetCodeForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            passwords.password_reset_by_code(
+                phone=phone, code=form.cleaned_data["code"], password=form.cleaned_data["new_password1"]
+            )
+        except verification.CodeRejected as exc:
+            form.add_error("code", exc.message)
+        except ValidationError as exc:
+            form.add_error("new_password2", exc)
+        else:
+            del request.session[RESET_PHONE_KEY]
+            return redirect("accounts:password_reset_complete")
+    return render(
+        request,
+        "notifications/password_reset_sms_code.html",
+        {"form": form, "phone": phone_display_local(phone), "password_rules": password_validators_help_texts()},
+    )
+
+
+@require_POST
+def password_reset_sms_resend(request: HttpRequest) -> HttpResponse:
+    phone = request.session.get(RESET_PHONE_KEY)
+    if not phone:
+        return redirect("notifications:password_reset_sms")
+    passwords.password_reset_code_send(phone=phone, client=client_address(request))
+    messages.info(request, _("If this number can receive codes, a new one is on its way."))
+    return redirect("notifications:password_reset_sms_code")

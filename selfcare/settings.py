@@ -263,7 +263,9 @@ LANGUAGES = [
     ("fr", _("French")),
     ("en", _("English")),
 ]
-LOCALE_PATHS = [BASE_DIR / "locale"]
+# locale_django/: Django's own messages its Arabic catalogue lacks, apart from the
+# project's catalogue that `make messages` rewrites.
+LOCALE_PATHS = [BASE_DIR / "locale", BASE_DIR / "locale_django"]
 LANGUAGE_COOKIE_AGE = 365 * 24 * 3600
 TIME_ZONE = env("TIME_ZONE", "Africa/Tunis")
 USE_I18N = True

@@ -15,6 +15,7 @@ from billing.appointments import (
 )
 from billing.messages import APPOINTMENT_NOTICE, APPOINTMENT_REMINDER
 from billing.models import Appointment
+from billing.numbers import format_account_number
 from billing.tests.factories import ServiceAccountFactory
 from core.exceptions import ApplicationError
 from notifications.models import Message
@@ -95,6 +96,18 @@ def test_the_dashboard_shows_the_visit_and_takes_one_move_request(csrf_client, s
     )  # fmt: skip
     page = csrf_client.get(reverse("billing:dashboard")).content.decode()
     assert 'data-testid="appointment"' in page and (today + dt.timedelta(days=5)).strftime("%d/%m/%Y") in page
+    assert "08:00–12:00" in page and format_account_number(visit.account.number) in page
+    # A visit already done, or one whose day has passed, is not "upcoming".
+    done = appointment_schedule(
+        account=visit.account, kind=Appointment.Kind.RECONNECTION,
+        date=today + dt.timedelta(days=2), window_start=dt.time(14), window_end=dt.time(16), scheduled_by=supervisor,
+    )  # fmt: skip
+    Appointment.objects.filter(pk=done.pk).update(status=Appointment.Status.DONE)
+    Appointment.objects.create(
+        account=visit.account, kind=Appointment.Kind.OTHER, date=today - dt.timedelta(days=1),
+        window_start=dt.time(9), window_end=dt.time(10), scheduled_by=supervisor,
+    )  # fmt: skip
+    assert csrf_client.get(reverse("billing:dashboard")).content.decode().count('data-testid="appointment"') == 1
     token = csrf_client.cookies["csrftoken"].value
     url = reverse("billing:appointment_move", args=[visit.pk])
     wish = (today + dt.timedelta(days=9)).isoformat()
@@ -107,6 +120,7 @@ def test_the_dashboard_shows_the_visit_and_takes_one_move_request(csrf_client, s
     assert csrf_client.post(url, {"preferred_date": "nonsense", "csrfmiddlewaretoken": token}).status_code == 302
     page = csrf_client.get(reverse("billing:dashboard")).content.decode()
     assert "<details>" not in page  # the form is gone once asked
+    assert (today + dt.timedelta(days=9)).strftime("%d/%m/%Y") in page
 
 
 @pytest.mark.django_db

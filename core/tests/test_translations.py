@@ -7,6 +7,7 @@ import re
 from pathlib import Path
 
 import pytest
+from django.conf import settings
 
 LOCALE = Path(__file__).resolve().parents[2] / "locale"
 
@@ -100,9 +101,13 @@ def test_djangos_own_form_and_password_messages_are_translated(language: str) ->
 
     root = Path(django.__file__).resolve().parent
     catalog: dict = {}
-    for mo in (root / "contrib/auth/locale", root / "conf/locale", LOCALE):
-        with open(mo / language / "LC_MESSAGES" / "django.mo", "rb") as file:
-            catalog.update(gettext.GNUTranslations(file)._catalog)  # type: ignore[attr-defined]
+    # Django's catalogues, then every one of LOCALE_PATHS (locale_django/ holds
+    # what Django's Arabic lacks) that has this language.
+    for directory in (root / "contrib/auth/locale", root / "conf/locale", *map(Path, settings.LOCALE_PATHS)):
+        mo = directory / language / "LC_MESSAGES" / "django.mo"
+        if mo.exists():
+            with open(mo, "rb") as file:
+                catalog.update(gettext.GNUTranslations(file)._catalog)  # type: ignore[attr-defined]
     compiled = {key[0] if isinstance(key, tuple) else key for key in catalog}
     msgids = _django_form_msgids()
     assert len(msgids) > 40
