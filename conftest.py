@@ -41,6 +41,15 @@ def _empty_cache() -> None:
 
 
 @pytest.fixture
+def phone_providers(settings) -> None:
+    """SMS and WhatsApp through real providers (the suite's default is the demo's
+    console, which wakes nobody and so ignores quiet hours): what waits at night
+    in production waits here too. Nothing is sent unless a test relays."""
+    settings.SELFCARE_SMS_PROVIDER = "africastalking"
+    settings.SELFCARE_WHATSAPP_PROVIDER = "whatsapp_cloud"
+
+
+@pytest.fixture
 def password() -> str:
     return PASSWORD
 

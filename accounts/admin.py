@@ -240,7 +240,7 @@ class SubscriberAdmin(PhoneAwareSearchMixin, AgencyScopedAdmin):
     list_display = ["full_name", "user", "phone", "agency", "preferred_language", "paperless", "created_at"]
     list_filter = ["agency", "preferred_language", "paperless", PaperBillsFilter]
     list_select_related = ["user", "agency"]
-    search_fields = ["full_name", "national_id", "user__email", "user__phone", "accounts__number"]
+    search_fields = ["full_name", "full_name_ar", "national_id", "user__email", "user__phone", "accounts__number"]
     raw_id_fields = ["user"]
     readonly_fields = ["created_at"]
 

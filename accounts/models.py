@@ -223,6 +223,15 @@ class Subscriber(AuditScoped, models.Model):
 
     user = models.OneToOneField(User, verbose_name=_("user"), on_delete=models.CASCADE, related_name="subscriber")
     full_name = models.CharField(_("full name"), max_length=160)
+    # The same name in Arabic script, for the pages and bills in Arabic: a name
+    # kept in Latin letters ("Mohamed Ben Salem") read oddly inside an Arabic
+    # sentence. Empty: the pages in Arabic use `full_name` as it is.
+    full_name_ar = models.CharField(
+        _("full name in Arabic script"), max_length=160, blank=True, default="",
+        # Also the database's default: raw INSERTs (the bill-run benchmark's) need not name it.
+        db_default="",
+        help_text=_("As the subscriber writes it in Arabic; shown on the pages and bills in Arabic."),
+    )  # fmt: skip
     national_id = models.CharField(_("national id"), max_length=32, null=True, blank=True)
     preferred_language = models.CharField(
         _("preferred language"), max_length=2, choices=Language.choices, default=Language.FRENCH
@@ -247,6 +256,12 @@ class Subscriber(AuditScoped, models.Model):
         ]
 
     def __str__(self) -> str:
+        return self.full_name
+
+    def name_in(self, language: str | None) -> str:
+        """The name to write on a page or a bill in `language`."""
+        if language and language.startswith("ar") and self.full_name_ar:
+            return self.full_name_ar
         return self.full_name
 
 

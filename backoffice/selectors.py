@@ -93,8 +93,12 @@ def customer_search(*, user: User, query: str) -> CustomerSearch:
     scoped = subscribers_for_staff(user=user).select_related("user", "agency")
     exact_ids = list(scoped.filter(exact).values_list("pk", flat=True).distinct()[:SEARCH_LIMIT])
     by_name = (
-        scoped.alias(folded_name=_folded(F("full_name")))
-        .filter(Q(folded_name__contains=name_fold(query)) | Q(pk__in=exact_ids))
+        scoped.alias(folded_name=_folded(F("full_name")), folded_name_ar=_folded(F("full_name_ar")))
+        .filter(
+            Q(folded_name__contains=name_fold(query))
+            | Q(folded_name_ar__contains=name_fold(query))
+            | Q(pk__in=exact_ids)
+        )
         .order_by("full_name", "pk")[:SEARCH_LIMIT]
     )
     results = list(by_name)

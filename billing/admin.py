@@ -26,8 +26,10 @@ from accounts.backends import normalize_identifier
 from accounts.models import Agency, Subscriber, User
 from accounts.scoping import GLOBAL, AgencyScopedAdmin
 from accounts.selectors import staff_agency_ids
+from core.admin_money import MoneyFieldsAdmin
 from core.audit import audit_bulk, audited_action
 from core.dates import month_add
+from core.money import format_money, format_quantity, format_unit_price
 
 from . import approvals, pdf, plan_changes, printing, runs
 from .messages import bills_announce
@@ -108,7 +110,7 @@ class ServiceAccountAdmin(AccountNumberSearchMixin, AgencyScopedAdmin):
         "subscriber__user__phone",
         "subscriber__user__email",
     ]
-    raw_id_fields = ["subscriber"]
+    autocomplete_fields = ["subscriber"]
     # Whose contract it is changes only by a transfer a supervisor approves.
     readonly_fields = ["number", "kind", "holder"]
     # Opening: the number comes from the account sequence and the kind from the plan.
@@ -173,7 +175,7 @@ class ConsumptionAdmin(AccountNumberSearchMixin, AgencyScopedAdmin):
     list_filter = ["unit", "account__kind"]
     list_select_related = ["account"]
     search_fields = ["account__number", "account__meter_number"]
-    raw_id_fields = ["account"]
+    autocomplete_fields = ["account"]
     date_hierarchy = "period"
     inlines = [ReadingCorrectionInline]
 
@@ -220,18 +222,26 @@ class ConsumptionAdmin(AccountNumberSearchMixin, AgencyScopedAdmin):
         return _form_page(self, request, form, obj=consumption, title=_("Correct a meter reading"))
 
 
-class BillLineInline(admin.TabularInline):
-    model = BillLine
-    extra = 0
-    can_delete = False
-    readonly_fields = ["position", "kind", "tier", "quantity", "unit", "unit_price", "amount", "levy"]
-
-    def has_add_permission(self, request: HttpRequest, obj: Bill | None = None) -> bool:
-        return False
+def bill_line_text(line: BillLine, currency: str) -> str:
+    """A bill line in words, as a clerk reads it out: item, tier, quantity by unit price."""
+    text = line.label
+    if line.tier:
+        text = _("%(item)s — tier %(tier)s") % {"item": text, "tier": line.tier}
+    if line.quantity is None:
+        return text
+    if line.kind == BillLine.Kind.PRORATION:
+        days = int(line.quantity)
+        quantity = ngettext("%(n)s day", "%(n)s days", days) % {"n": days}
+    else:
+        quantity = f"{format_quantity(line.quantity)} {line.get_unit_display()}".strip()
+    if line.unit_price is None:
+        return _("%(item)s: %(quantity)s") % {"item": text, "quantity": quantity}
+    price = format_unit_price(line.unit_price, currency)
+    return _("%(item)s: %(quantity)s × %(price)s") % {"item": text, "quantity": quantity, "price": price}
 
 
 @admin.register(Bill)
-class BillAdmin(AccountNumberSearchMixin, AgencyScopedAdmin):
+class BillAdmin(MoneyFieldsAdmin, AccountNumberSearchMixin, AgencyScopedAdmin):
     agency_path = "account__subscriber__agency"
     account_number_lookup = "account__number"
     phone_lookup = "account__subscriber__user__phone"
@@ -239,13 +249,31 @@ class BillAdmin(AccountNumberSearchMixin, AgencyScopedAdmin):
     list_filter = ["status", "account__kind", "account__subscriber__agency", "period", "is_estimated"]
     list_select_related = ["account", "account__subscriber"]
     search_fields = ["number", "account__number", "account__subscriber__full_name", "account__subscriber__user__phone"]
-    raw_id_fields = ["account"]
     date_hierarchy = "period"
-    inlines = [BillLineInline]
+    money_fields = {
+        "amount_lines": "currency", "amount_tax": "currency", "amount_total": "currency", "amount_paid": "currency",
+        "amount_due": "currency",
+    }  # fmt: skip
     readonly_fields = [
-        "number", "account", "period", "issue_date", "currency", "amount_lines", "amount_tax",
+        "number", "account", "subscriber", "period", "issue_date", "bill_lines", "amount_lines", "amount_tax",
         "amount_total", "amount_paid", "amount_due", "status", "is_estimated", "created_at",
     ]  # fmt: skip
+    fields = [
+        "number", "account", "subscriber", "period", "issue_date", "due_date", "bill_lines", "amount_lines",
+        "amount_tax", "amount_total", "amount_paid", "amount_due", "status", "is_estimated", "created_at",
+    ]  # fmt: skip
+
+    @admin.display(description=_("bill lines"))
+    def bill_lines(self, obj: Bill) -> str:
+        # Read-only and in bill order, each line in words with its amount (an
+        # inline of raw columns showed "tier 2, 35.000, 0.293000" and the row "266#2").
+        rows = format_html_join(
+            "",
+            '<tr><td>{}</td><td class="amount">{}</td></tr>',
+            ((bill_line_text(line, obj.currency), format_money(line.amount, obj.currency))
+             for line in obj.lines.select_related("levy").order_by("position")),
+        )  # fmt: skip
+        return format_html('<table class="bill-lines"><tbody>{}</tbody></table>', rows)
 
     @admin.display(description=_("subscriber"), ordering="account__subscriber__full_name")
     def subscriber(self, obj: Bill) -> str:
@@ -348,7 +376,7 @@ class SmsAlertSubscriptionAdmin(AgencyScopedAdmin):
     list_display = ["account", "started_on", "ended_on"]
     list_filter = ["ended_on"]
     search_fields = ["account__number", "account__subscriber__full_name"]
-    raw_id_fields = ["account"]
+    autocomplete_fields = ["account"]
     list_select_related = ["account"]
 
 
@@ -536,13 +564,17 @@ class ChangeRequestAdmin(AgencyScopedAdmin):
 @admin.register(ReadingCorrection)
 class ReadingCorrectionAdmin(AgencyScopedAdmin):
     agency_path = "consumption__account__subscriber__agency"
-    list_display = ["corrected_at", "consumption", "original_quantity", "corrected_quantity", "corrected_by"]
-    list_select_related = ["consumption", "corrected_by"]
+    list_display = ["corrected_at", "account", "consumption", "original_quantity", "corrected_quantity", "corrected_by"]
+    list_select_related = ["consumption__account", "corrected_by"]
     search_fields = ["consumption__account__number", "reason"]
     readonly_fields = [
-        "consumption", "original_quantity", "original_meter_index", "corrected_quantity", "corrected_meter_index",
-        "reason", "corrected_by", "corrected_at",
+        "account", "consumption", "original_quantity", "original_meter_index", "corrected_quantity",
+        "corrected_meter_index", "reason", "corrected_by", "corrected_at",
     ]  # fmt: skip
+
+    @admin.display(description=_("account"), ordering="consumption__account__number")
+    def account(self, obj: ReadingCorrection) -> str:
+        return obj.consumption.account.display_number
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # corrected from the reading's page, by approvals.reading_correct
@@ -582,7 +614,7 @@ class PlanChangeStatusFilter(admin.SimpleListFilter):
 
 
 @admin.register(PlanChange)
-class PlanChangeAdmin(AccountNumberSearchMixin, AgencyScopedAdmin):
+class PlanChangeAdmin(MoneyFieldsAdmin, AccountNumberSearchMixin, AgencyScopedAdmin):
     """Plan changes of the staff member's agencies; those waiting for approval are
     approved or rejected here (billing.plan_changes), everything else is read-only."""
 
@@ -594,6 +626,7 @@ class PlanChangeAdmin(AccountNumberSearchMixin, AgencyScopedAdmin):
         "proration_amount", "decided_by",
     ]  # fmt: skip
     list_filter = [PlanChangeStatusFilter, "mode", "kind", "account__subscriber__agency"]
+    money_fields = {"proration_amount": "currency"}
     list_select_related = ["account", "account__subscriber", "from_plan", "to_plan", "decided_by"]
     search_fields = ["account__number", "account__subscriber__full_name", "account__subscriber__user__phone"]
     date_hierarchy = "requested_at"

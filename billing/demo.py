@@ -117,8 +117,22 @@ FIRST_NAMES = [("محمد", "Mohamed"), ("فاطمة", "Fatma"), ("أحمد", "A
 FAMILY_NAMES = [("بن علي", "Ben Ali"), ("الطرابلسي", "Trabelsi"), ("الغربي", "Gharbi"), ("الحمامي", "Hammami"),
                 ("الجبالي", "Jebali"), ("بن سالم", "Ben Salem"), ("المرزوقي", "Marzouki"), ("ولد أحمد", "Ould Ahmed"),
                 ("ولد محمد", "Ould Mohamed"), ("منت سيدي", "Mint Sidi"), ("الشابي", "Chebbi"), ("بوزيد", "Bouzid")]  # fmt: skip
-STREETS = ["Avenue Habib Bourguiba", "Rue de Marseille", "Rue Ibn Khaldoun", "Avenue de la Liberté",
-           "Rue El Jazira", "Cité El Khadra", "Route de l'Aéroport", "Rue Ennasr"]  # fmt: skip
+# (Arabic, French): an address is written in the subscriber's language, as the
+# contract was; streets and cities have both names on the signs.
+STREETS = [("شارع الحبيب بورقيبة", "Avenue Habib Bourguiba"), ("نهج مرسيليا", "Rue de Marseille"),
+           ("نهج ابن خلدون", "Rue Ibn Khaldoun"), ("شارع الحرية", "Avenue de la Liberté"),
+           ("نهج الجزيرة", "Rue El Jazira"), ("حي الخضراء", "Cité El Khadra"), ("طريق المطار", "Route de l'Aéroport"),
+           ("نهج النصر", "Rue Ennasr")]  # fmt: skip
+CITIES_AR = {"Tunis": "تونس", "Sfax": "صفاقس", "Nouakchott": "نواكشوط"}
+# The demo subscriber, in both scripts: the pages in Arabic greet them in Arabic.
+DEMO_SUBSCRIBER_NAME = ("محمد بن سالم", "Mohamed Ben Salem")
+
+
+def demo_address(*, number: int, street: tuple[str, str], city: str, arabic: bool) -> str:
+    if arabic:
+        return f"{number} {street[0]}، {CITIES_AR.get(city, city)}"
+    return f"{number} {street[1]}, {city}"
+
 
 # Main kinds a subscriber holds, weighted towards the utilities.
 KIND_WEIGHTS = [(ServiceKind.ELECTRICITY, 40), (ServiceKind.WATER, 25), (ServiceKind.GAS, 10),
@@ -400,9 +414,13 @@ def demo_seed(*, subscribers: int = 500, months: int = 36, seed: int = 42) -> Se
         email = DEMO_SUBSCRIBER_EMAIL if i == 0 else f"subscriber{i:04d}@example.com"
         phone = DEMO_SUBSCRIBER_PHONE if i == 0 else f"+2162{1000000 + i:07d}"
         users.append(User(email=email, phone=phone, password=password, first_name=first_fr, last_name=family_fr))
+        name_ar, name_fr = DEMO_SUBSCRIBER_NAME if i == 0 else (f"{first_ar} {family_ar}", f"{first_fr} {family_fr}")
         profiles.append(
             Subscriber(
-                full_name="Mohamed Ben Salem" if i == 0 else (f"{first_ar} {family_ar}" if arabic else f"{first_fr} {family_fr}"),
+                # An Arabic speaker's name is kept in Arabic; the others' in Latin
+                # letters, with the Arabic beside it for the pages in Arabic.
+                full_name=name_ar if arabic and i else name_fr,
+                full_name_ar="" if arabic and i else name_ar,
                 national_id=f"{10000000 + i:08d}",
                 preferred_language=Language.FRENCH if i == 0 else (Language.ARABIC if arabic else Language.FRENCH),
                 agency=agencies[0] if i == 0 else agencies[i % len(agencies)],
@@ -427,13 +445,18 @@ def demo_seed(*, subscribers: int = 500, months: int = 36, seed: int = 42) -> Se
         holdings.extend((profile, kind) for kind in sorted(held))
     numbers = account_numbers_reserve(count=len(holdings))
     accounts = []
-    for (profile, kind), number in zip(holdings, numbers, strict=True):
+    for n, ((profile, kind), number) in enumerate(zip(holdings, numbers, strict=True)):
         plan = plans_by_kind[kind][0] if profile is profiles[0] else rng.choice(plans_by_kind[kind])
+        # Addresses in the subscriber's language; the demo subscriber's contracts
+        # were written some in French, some in Arabic (n: their four accounts first).
+        arabic = n % 2 == 1 if profile is profiles[0] else profile.preferred_language == Language.ARABIC
         accounts.append(
             ServiceAccount(
                 number=number, subscriber=profile, kind=kind, plan=plan,
                 meter_number=f"{kind[:1].upper()}{rng.randint(10**7, 10**8 - 1)}",
-                service_address=f"{rng.randint(1, 120)} {rng.choice(STREETS)}, {profile.agency.city}",
+                service_address=demo_address(
+                    number=rng.randint(1, 120), street=rng.choice(STREETS), city=profile.agency.city, arabic=arabic
+                ),
                 opened_on=month_add(today.replace(day=1), -months - rng.randint(1, 60)),
                 status=ServiceAccount.Status.ACTIVE if rng.random() < 0.96 else ServiceAccount.Status.SUSPENDED,
             )

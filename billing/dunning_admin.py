@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.db.models import DecimalField, Exists, Min, OuterRef, QuerySet, Subquery, Sum, Value
@@ -19,8 +20,10 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from accounts.scoping import GLOBAL, AgencyScopedAdmin
+from core.admin_money import OPERATOR_CURRENCY, MoneyFieldsAdmin
 from core.audit import audited_action
 from core.exceptions import ApplicationError
+from core.money import format_money
 
 from . import appointments, dunning
 from .models import (
@@ -89,7 +92,7 @@ class ExemptNowFilter(admin.SimpleListFilter):
 
 
 @admin.register(OverdueAccount)
-class OverdueAccountAdmin(AgencyScopedAdmin):
+class OverdueAccountAdmin(MoneyFieldsAdmin, AgencyScopedAdmin):
     """The overdue list: accounts owing money past its due date, oldest first,
     with the ladder's last step and any exemption. One query for the page."""
 
@@ -99,6 +102,7 @@ class OverdueAccountAdmin(AgencyScopedAdmin):
     ]  # fmt: skip
     list_filter = [ExemptNowFilter, "status", "kind", "subscriber__agency"]
     search_fields = ["number", "subscriber__full_name", "subscriber__user__phone"]
+    money_fields = {"credit": OPERATOR_CURRENCY}
 
     def get_ordering(self, request: HttpRequest) -> list[str]:
         return []  # the annotations below do not exist yet when the admin orders
@@ -141,8 +145,8 @@ class OverdueAccountAdmin(AgencyScopedAdmin):
         return str(obj.subscriber.agency)
 
     @admin.display(description=_("overdue amount"), ordering="overdue_total")
-    def overdue_amount(self, obj: Any) -> Any:
-        return obj.overdue_total
+    def overdue_amount(self, obj: Any) -> str:
+        return format_money(obj.overdue_total, settings.SELFCARE_CURRENCY)
 
     @admin.display(description=_("days overdue"), ordering="oldest_due")
     def days_overdue(self, obj: Any) -> int:
@@ -255,7 +259,7 @@ class DunningExemptionAdmin(AgencyScopedAdmin):
     list_filter = ["reason", "account__subscriber__agency"]
     list_select_related = ["account", "granted_by"]
     search_fields = ["account__number", "account__subscriber__full_name"]
-    raw_id_fields = ["account"]
+    autocomplete_fields = ["account"]
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
         if obj is None:
@@ -306,7 +310,7 @@ class AppointmentAdmin(AgencyScopedAdmin):
     list_filter = ["status", "kind", "moved_once", "date", "account__subscriber__agency"]
     list_select_related = ["account"]
     search_fields = ["account__number", "account__subscriber__full_name"]
-    raw_id_fields = ["account"]
+    autocomplete_fields = ["account"]
     date_hierarchy = "date"
 
     @admin.display(description=_("subscriber asks for"))

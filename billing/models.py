@@ -297,7 +297,9 @@ class Consumption(AuditScoped, models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.account_id} {self.period:%Y-%m} {self.quantity} {self.unit}"
+        # No account id ("806" means nothing to a clerk), and no query: consumption
+        # rows are saved by the thousand and each save writes this to the audit trail.
+        return f"{self.period:%Y-%m} · {Decimal(self.quantity).normalize():f} {self.get_unit_display()}"
 
 
 class Bill(AuditScoped, models.Model):
@@ -458,7 +460,7 @@ class BillLine(models.Model):
         indexes = [models.Index(fields=["levy"], condition=Q(levy__isnull=False), name="billline_levy_idx")]
 
     def __str__(self) -> str:
-        return f"{self.bill_id}#{self.position} {self.amount}"
+        return f"#{self.position} {self.label}"
 
     @property
     def label(self) -> str:
@@ -536,7 +538,7 @@ class SmsAlertSubscription(AuditScoped, models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.account_id} since {self.started_on}"
+        return f"{self.account.display_number} · {self.started_on:%Y-%m-%d}"
 
 
 class ChangeRequest(AuditScoped, models.Model):
@@ -677,7 +679,7 @@ class ReadingCorrection(AuditScoped, models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.consumption_id}: {self.original_quantity} → {self.corrected_quantity}"
+        return f"{Decimal(self.original_quantity).normalize():f} → {Decimal(self.corrected_quantity).normalize():f}"
 
 
 class PlanChange(AuditScoped, models.Model):
@@ -779,7 +781,7 @@ class PlanChange(AuditScoped, models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.account_id}: {self.from_plan_id} → {self.to_plan_id} ({self.status})"
+        return f"{self.account.display_number}: {self.from_plan.code} → {self.to_plan.code}"
 
     def is_open(self) -> bool:
         return self.status in self.OPEN_STATUSES
@@ -859,7 +861,7 @@ class DunningStep(AuditScoped, models.Model):
         indexes = [models.Index(fields=["account", "kind"], name="dunningstep_account_idx")]
 
     def __str__(self) -> str:
-        return f"{self.bill_id} {self.kind} {self.taken_on}"
+        return f"{self.get_kind_display()} · {self.taken_on:%Y-%m-%d}"
 
 
 class FieldOrder(AuditScoped, models.Model):
@@ -932,7 +934,7 @@ class FieldOrder(AuditScoped, models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.get_kind_display()} {self.account_id} ({self.get_status_display()})"
+        return f"{self.get_kind_display()} {self.account.display_number} ({self.get_status_display()})"
 
 
 class DunningExemption(AuditScoped, models.Model):
@@ -969,7 +971,7 @@ class DunningExemption(AuditScoped, models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.account_id} {self.get_reason_display()} {self.starts_on}–{self.ends_on or '…'}"
+        return f"{self.account.display_number} {self.get_reason_display()} {self.starts_on}–{self.ends_on or '…'}"
 
     @classmethod
     def active_q(cls, today: dt.date, prefix: str = "") -> Q:
@@ -1035,7 +1037,8 @@ class Appointment(AuditScoped, models.Model):
 
     def __str__(self) -> str:
         return (
-            f"{self.account_id} {self.get_kind_display()} {self.date} {self.window_start:%H:%M}–{self.window_end:%H:%M}"
+            f"{self.account.display_number} {self.get_kind_display()} {self.date} "
+            f"{self.window_start:%H:%M}–{self.window_end:%H:%M}"
         )
 
     def is_upcoming(self, today: dt.date) -> bool:

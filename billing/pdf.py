@@ -211,7 +211,7 @@ def bill_documents(*, bills: Sequence[tuple[Bill, str]]) -> list[BillDocument]:
                 account_number=account.number,
                 kind=account.kind,
                 plan_name=getattr(plan, f"name_{language}", "") or plan.name_fr,
-                customer_name=subscriber.full_name,
+                customer_name=subscriber.name_in(language),
                 meter_number=account.meter_number,
                 service_address=account.service_address,
                 period=bill.period,

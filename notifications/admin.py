@@ -147,7 +147,7 @@ class ContactChannelAdmin(PhoneAwareSearchMixin, AgencyScopedAdmin):
     list_filter = ["kind", "language", ("verified_at", admin.EmptyFieldListFilter), "subscriber__agency"]
     list_select_related = ["subscriber", "registered_by"]
     search_fields = ["address", "subscriber__full_name", "subscriber__user__phone", "subscriber__accounts__number"]
-    raw_id_fields = ["subscriber"]
+    autocomplete_fields = ["subscriber"]
     readonly_fields = ["verified_at", "registered_by", "created_at"]
 
     def get_form(self, request: HttpRequest, obj=None, change=False, **kwargs):  # type: ignore[override]

@@ -35,9 +35,10 @@ from django.utils import timezone, translation
 from accounts.models import ChannelKind, ContactChannel, Language
 from core.money import _money_format, babel_locale, currency_exponent
 
+from .channels.registry import quiet_channel_kinds
 from .events import EventType
 from .models import Message
-from .services import QUIET_CHANNELS, _kick_relay_on_commit, _localise, gsm7_fold, quiet_hours_end
+from .services import _kick_relay_on_commit, _localise, gsm7_fold, quiet_hours_end
 from .sms import GSM7_BASIC, GSM7_EXTENDED, GSM7_PART, GSM7_SINGLE, UCS2_PART, UCS2_SINGLE
 
 
@@ -289,7 +290,7 @@ def outbox_insert_select(
         preference = f"c.{connection.ops.quote_name(field.column)}"
     choice_join = "".join(f" AND v.c{j} = s.c{j}" for j in range(len(choice_keys)))
     wait_until = quiet_hours_end(now=now)
-    quiet_kinds = [k for k in ChannelKind.values if k in QUIET_CHANNELS] if not event.urgent else []
+    quiet_kinds = [k for k in ChannelKind.values if k in quiet_channel_kinds()] if not event.urgent else []
 
     # SMS sizing as sms_length does it: GSM-7 when every character is in its
     # alphabet (a regular expression: linear, where translate() with the whole

@@ -23,6 +23,7 @@ from accounts.models import ChannelKind, ContactChannel, Subscriber
 from core.money import Money, format_money
 from core.sql import insert_returning
 
+from .channels.registry import quiet_channel_kinds
 from .events import SECRET_MASK, EventType
 from .models import Message
 from .relay import relay_kick_done, relay_kick_wanted
@@ -31,7 +32,6 @@ from .tasks import outbox_relay
 
 logger = logging.getLogger(__name__)
 
-QUIET_CHANNELS = {ChannelKind.SMS, ChannelKind.WHATSAPP}
 # Rows per INSERT: 25 columns each, well under SQLite's 32,766 parameters.
 OUTBOX_INSERT_BATCH = 500
 
@@ -136,6 +136,7 @@ def message_rows(
     if event.sealed_param:
         # Never stored in clear, so never shown to staff: the relay fills it in.
         context = {**context, event.sealed_param: SECRET_MASK}
+    quiet_kinds = quiet_channel_kinds()
     for channel in _eligible(channels, event):
         localised = _localise(context, channel.language)
         rendered = message_render(event=event, language=channel.language, channel_kind=channel.kind, context=localised)
@@ -144,7 +145,7 @@ def message_rows(
             template_name = f"selfcare_{event.name}"
             with translation.override(channel.language):
                 template_params = [str(localised.get(key, "")) for key in event.whatsapp_params]
-        wait_until = None if event.urgent or channel.kind not in QUIET_CHANNELS else quiet_hours_end(now=now)
+        wait_until = None if event.urgent or channel.kind not in quiet_kinds else quiet_hours_end(now=now)
         rows.append(
             Message(
                 dedupe_key=message_dedupe_key(event=event, object_key=object_key, channel_id=channel.pk),

@@ -25,6 +25,7 @@ from django.utils.translation import ngettext
 
 from accounts.scoping import GLOBAL, AgencyScopedAdmin
 from billing.models import ServiceAccount
+from core.admin_money import MoneyFieldsAdmin
 from core.money import babel_locale, format_money
 
 from . import counter, settlement
@@ -142,20 +143,28 @@ class ProviderAdmin(AgencyScopedAdmin):
 
 class AllocationInline(admin.TabularInline):
     model = Allocation
-    fields = ["bill", "amount"]
-    readonly_fields = ["bill", "amount"]
+    fields = ["bill", "allocated"]
+    readonly_fields = ["bill", "allocated"]
     extra = 0
     can_delete = False
 
     def has_add_permission(self, request: HttpRequest, obj=None) -> bool:
         return False
 
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Allocation]:
+        return super().get_queryset(request).select_related("payment", "bill")
+
+    @admin.display(description=_("amount"))
+    def allocated(self, obj: Allocation) -> str:
+        return format_money(obj.amount, obj.payment.currency)
+
 
 @admin.register(Payment)
-class PaymentAdmin(ReadOnlyAdmin):
+class PaymentAdmin(MoneyFieldsAdmin, ReadOnlyAdmin):
     agency_path = "account__subscriber__agency"
-    list_display = ["receipt_number", "reference", "provider", "account", "amount", "currency", "status", "paid_at"]
+    list_display = ["receipt_number", "reference", "provider", "account", "amount", "status", "paid_at"]
     list_filter = ["status", "provider", "channel"]
+    money_fields = {"amount": "currency", "credit": "currency"}
     list_select_related = ["provider", "account"]
     search_fields = ["receipt_number", "reference", "account__number"]
     date_hierarchy = "paid_at"
@@ -166,14 +175,15 @@ class PaymentAdmin(ReadOnlyAdmin):
 
 
 @admin.register(PaymentOrder)
-class PaymentOrderAdmin(ReadOnlyAdmin):
+class PaymentOrderAdmin(MoneyFieldsAdmin, ReadOnlyAdmin):
     """A subscriber's checkouts: what a clerk needs when a customer says "I paid
     with my wallet and my bill still shows due" (the order's status, the
     provider's reference to quote to the wallet, and why it failed)."""
 
     agency_path = "account__subscriber__agency"
-    list_display = ["reference", "created_at", "account", "provider", "amount", "currency", "status", "provider_ref"]
+    list_display = ["reference", "created_at", "account", "provider", "amount", "status", "provider_ref"]
     list_filter = ["status", "provider"]
+    money_fields = {"amount": "currency"}
     list_select_related = ["provider", "account"]
     search_fields = ["reference", "provider_ref", "account__number"]
     date_hierarchy = "created_at"
@@ -206,7 +216,7 @@ class ApiInboxAdmin(ReadOnlyAdmin):
 
 
 @admin.register(CounterPayment)
-class CounterPaymentAdmin(AgencyScopedAdmin):
+class CounterPaymentAdmin(MoneyFieldsAdmin, AgencyScopedAdmin):
     """Payments taken at the counter: recorded through `counter_payment_record`
     on the add page, printed as a receipt, never edited; a supervisor reverses one."""
 
@@ -215,6 +225,7 @@ class CounterPaymentAdmin(AgencyScopedAdmin):
     list_display = ["receipt_number", "created_at", "account", "amount", "method", "status", "clerk", "agency"]
     list_filter = ["method", "payment__status", "agency"]
     list_select_related = ["payment", "payment__account", "clerk", "agency"]
+    money_fields = {"amount_tendered": "payment.currency", "change_given": "payment.currency"}
     search_fields = ["payment__receipt_number", "payment__account__number", "cheque_number"]
     date_hierarchy = "created_at"
     fields = [
@@ -545,12 +556,13 @@ class SettlementImportAdmin(AgencyScopedAdmin):
 
 
 @admin.register(SettlementLine)
-class SettlementLineAdmin(ReadOnlyAdmin):
+class SettlementLineAdmin(MoneyFieldsAdmin, ReadOnlyAdmin):
     """Every line of every import, to filter by outcome across files or search a reference."""
 
     agency_path = "settlement_import__provider__agency"
     list_display = ["settlement_import", "line_number", "reference", "amount", "paid_at", "outcome", "payment"]
     list_filter = ["outcome", "settlement_import__provider"]
+    money_fields = {"amount": "currency"}
     list_select_related = ["settlement_import__provider", "payment"]
     search_fields = ["reference", "payment__receipt_number"]
     raw_id_fields = ["settlement_import", "payment"]

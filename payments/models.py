@@ -152,7 +152,7 @@ class Allocation(AuditScoped, models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.payment_id} → {self.bill_id}: {self.amount}"
+        return f"{self.payment.receipt_number} → {self.bill.number}"
 
 
 class ApiInbox(models.Model):

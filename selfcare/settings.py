@@ -390,6 +390,12 @@ EMAIL_USE_TLS = envbool("EMAIL_USE_TLS", False)
 # Without a broker, tasks run in-process so the demo needs nothing installed.
 CELERY_BROKER_URL = env("CELERY_BROKER_URL")
 CELERY_TASK_ALWAYS_EAGER = not CELERY_BROKER_URL
+if CELERY_TASK_ALWAYS_EAGER:
+    # Eager tasks still borrow a producer (Celery serialises their arguments through
+    # it). With no broker named, kombu built an AMQP connection to localhost for
+    # nothing and warned "No hostname was supplied" after every message in the
+    # demo's terminal: an in-memory broker, host named, never leaves the process.
+    CELERY_BROKER_URL = "memory://localhost/"
 CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
@@ -434,7 +440,8 @@ def _hhmm(value: str) -> dt.time:
     return dt.time(int(hours), int(minutes))
 
 
-# Non-urgent SMS and WhatsApp wait for the morning (operator time).
+# Non-urgent SMS and WhatsApp wait for the morning (operator time), unless their
+# provider is the console, which wakes nobody (notifications.channels.registry).
 SELFCARE_QUIET_HOURS = (
     _hhmm(env("SELFCARE_QUIET_START", "21:00")),
     _hhmm(env("SELFCARE_QUIET_END", "08:00")),

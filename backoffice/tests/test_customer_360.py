@@ -80,6 +80,15 @@ def test_an_arabic_name_is_found_with_or_without_its_marks(clerk_client, subscri
     assert list(response.context["results"]) == [arabic]
 
 
+def test_a_customer_is_found_by_the_arabic_spelling_of_a_latin_name(clerk_client, subscriber):
+    subscriber.full_name_ar = "أليس بن صالح"
+    subscriber.save()
+    response = clerk_client.get(reverse(SEARCH), {"q": "اليس بن صالح"})
+    assert list(response.context["results"]) == [subscriber]
+    page = clerk_client.get(page_url(subscriber)).content.decode()
+    assert "أليس بن صالح" in page
+
+
 def test_accents_and_hamza_do_not_hide_a_name(clerk_client, subscriber):
     latin = SubscriberFactory(full_name="Hélène Ben Aïssa", agency=subscriber.agency)
     arabic = SubscriberFactory(full_name="أحمد إبراهيم", agency=subscriber.agency)

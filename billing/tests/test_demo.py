@@ -1,11 +1,13 @@
 from __future__ import annotations
 
+import re
+
 import pytest
 from django.core.management import call_command
 from django.test import Client
 from django.utils import timezone
 
-from accounts.models import User
+from accounts.models import Subscriber, User
 from billing.demo import DEMO_PASSWORD, DEMO_SUBSCRIBER_EMAIL, demo_seed
 from billing.models import Bill, ServiceAccount
 from billing.selectors import account_list_for_dashboard
@@ -66,3 +68,25 @@ def test_the_demo_agencies_have_hours_phones_a_reduction_and_a_paperless_roll_ou
     assert sum(sum(row.paper_copies) for row in rows) == PrintRequest.objects.count() > 0
     # The demo subscriber has no channel: the browser test verifies her first one itself.
     assert not User.objects.get(email=DEMO_SUBSCRIBER_EMAIL).subscriber.channels.exists()
+
+
+def test_the_demo_subscriber_is_greeted_in_arabic_script_on_the_arabic_dashboard() -> None:
+    demo_seed(subscribers=4, months=2)
+    client = Client()
+    client.force_login(User.objects.get(email=DEMO_SUBSCRIBER_EMAIL))
+    arabic = client.get("/ar/dashboard/").content.decode()
+    french = client.get("/fr/dashboard/").content.decode()
+    assert "محمد بن سالم" in arabic and "Mohamed Ben Salem" not in arabic
+    assert "Mohamed Ben Salem" in french and "محمد بن سالم" not in french
+
+
+def test_the_demo_has_names_and_addresses_in_arabic_as_well_as_french() -> None:
+    demo_seed(subscribers=12, months=2)
+    arabic_script = re.compile("[\u0600-\u06ff]")
+    names = [s.name_in("ar") for s in Subscriber.objects.all()]
+    assert all(arabic_script.search(name) for name in names), names  # every subscriber, in Arabic on Arabic pages
+    addresses = list(ServiceAccount.objects.values_list("service_address", flat=True))
+    assert any(arabic_script.search(a) for a in addresses) and any(not arabic_script.search(a) for a in addresses)
+    demo = Subscriber.objects.get(user__email=DEMO_SUBSCRIBER_EMAIL)
+    demo_addresses = [a.service_address for a in demo.accounts.order_by("pk")]
+    assert {bool(arabic_script.search(a)) for a in demo_addresses} == {True, False}, demo_addresses

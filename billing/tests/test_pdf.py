@@ -108,6 +108,18 @@ def test_the_bill_pdf_shows_the_account_number_and_the_total_in_each_language(al
     assert ("Selfcare-Arabic" in fonts) == (language == "ar")
 
 
+def test_the_arabic_bill_names_the_customer_in_arabic_script_when_we_have_it(alice_bill: Bill) -> None:
+    subscriber = alice_bill.account.subscriber
+    subscriber.full_name_ar = "أليس بن صالح"
+    subscriber.save()
+    bill = Bill.objects.select_related("account__plan", "account__subscriber").get(pk=alice_bill.pk)
+    [arabic, french] = pdf.bill_documents(bills=[(bill, "ar"), (bill, "fr")])
+    assert arabic.customer_name == "أليس بن صالح"
+    assert french.customer_name == "Alice Ben Salah"
+    # And drawn: the Arabic face carries the name (extraction reorders Arabic letters).
+    assert "Alice Ben Salah" not in pdf_pages(pdf.bill_pdf(bill=bill, language="ar"))[0]
+
+
 def _x_of(content: bytes, needle: str) -> float:
     """Where (x, in PDF points from the left edge) the first text run holding `needle` starts."""
     found: list[float] = []

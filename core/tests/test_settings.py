@@ -148,3 +148,41 @@ def test_production_has_no_konnect_key_and_never_sends_one_over_plain_http() -> 
     assert out.stdout.split() == ["''", "False"], out.stderr
     out = _settings_of({**base, "KONNECT_API_KEY": "k", "KONNECT_API_URL": "http://api.konnect.network"})
     assert out.returncode != 0 and "KONNECT_API_URL must be an https:// address" in out.stderr
+
+
+# The demo's message path (make run: no broker, tasks in-process, console provider).
+DEMO_MESSAGES = r"""
+from accounts.models import Agency, Subscriber, User
+from notifications.models import Message
+from notifications.verification import channel_add
+
+agency = Agency.objects.create(code="TUN-C", name_ar="تونس", name_fr="Tunis", city="Tunis", address="1 rue de Rome")
+user = User.objects.create_user(email="alice@example.com", password="x")
+subscriber = Subscriber.objects.create(user=user, full_name="Alice", agency=agency)
+for address in ("+21620999777", "+21620999778"):
+    channel_add(subscriber=subscriber, kind="sms", address=address)
+print(sorted(Message.objects.values_list("status", flat=True)))
+"""
+
+
+def test_the_demo_prints_its_messages_without_a_broker_warning(tmp_path: Path) -> None:
+    env = {
+        "DEBUG": "1",
+        "SECRET_KEY": secrets.token_urlsafe(50),
+        "AFRICASTALKING_CALLBACK_TOKEN": secrets.token_urlsafe(24),
+        "WHATSAPP_APP_SECRET": secrets.token_urlsafe(24),
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'demo.sqlite3'}",
+    }
+    assert _manage("migrate", "--noinput", "-v0", env=env).returncode == 0
+    clean = {k: v for k, v in os.environ.items() if k not in {"CELERY_BROKER_URL", "REDIS_URL"}}
+    result = subprocess.run(
+        [sys.executable, "manage.py", "shell"], cwd=ROOT, env={**clean, **env}, input=DEMO_MESSAGES,
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "[sms → +21620999777]" in result.stdout and "[sms → +21620999778]" in result.stdout
+    assert "['sent', 'sent']" in result.stdout
+    # Eager tasks still borrow a broker connection from Celery: with none named, kombu
+    # fell back to AMQP on localhost and said so in the terminal after each message.
+    assert "No hostname was supplied" not in result.stderr, result.stderr
+    assert "WARNING" not in result.stderr, result.stderr

@@ -32,13 +32,31 @@ def _build(name: str) -> Transport:
     raise ValueError(f"Unknown notification provider {name!r}")
 
 
-def transport_for(channel_kind: str) -> Transport:
-    name = {
+def provider_name(channel_kind: str) -> str:
+    return {
         ChannelKind.SMS: settings.SELFCARE_SMS_PROVIDER,
         ChannelKind.WHATSAPP: settings.SELFCARE_WHATSAPP_PROVIDER,
         ChannelKind.EMAIL: settings.SELFCARE_EMAIL_PROVIDER,
     }[channel_kind]
-    return _build(name)
+
+
+def transport_for(channel_kind: str) -> Transport:
+    return _build(provider_name(channel_kind))
+
+
+# Channels that ring a phone: their non-urgent messages wait out quiet hours.
+PHONE_CHANNELS = frozenset({ChannelKind.SMS, ChannelKind.WHATSAPP})
+
+
+def quiet_channel_kinds() -> frozenset[str]:
+    """The channel kinds whose non-urgent messages wait out quiet hours.
+
+    Quiet hours spare a person's phone at night. The console provider (the demo's,
+    `make run`) prints to a terminal and wakes nobody, and `make run` runs no beat
+    that would send what waits: holding its messages until 08:00 would leave them
+    pending for good. With a real provider a channel waits, whatever the hour.
+    """
+    return frozenset(kind for kind in PHONE_CHANNELS if provider_name(kind) != "console")
 
 
 def reset() -> None:

@@ -123,7 +123,7 @@ def test_extension_characters_count_twice_and_long_texts_take_several_parts(bill
     assert_same({m.dedupe_key: m for m in Message.objects.all()}, expected)
 
 
-def test_at_night_sms_and_whatsapp_wait_for_the_morning_and_urgent_notices_do_not(bills) -> None:
+def test_at_night_sms_and_whatsapp_wait_for_the_morning_and_urgent_notices_do_not(bills, phone_providers) -> None:
     night = dt.datetime(2026, 12, 2, 23, 30, tzinfo=TUNIS)
     write(bills, context=sql_context(), now=night)
     expected = expected_rows(bills, BILL_ISSUED, python_context(), night)

@@ -9,6 +9,7 @@ from django.core.management import call_command
 from django.db import transaction
 from django.test import Client
 from django.urls import reverse
+from django.utils import timezone
 
 from accounts.models import ChannelKind
 from billing.messages import BILL_ISSUED, DUE_REMINDER, OVERDUE_NOTICE, bill_announce
@@ -73,7 +74,7 @@ def test_the_messages_of_a_rolled_back_event_vanish_with_it(subscriber, alice_ch
 
 
 @pytest.mark.django_db
-def test_sms_waits_for_the_morning_but_email_and_codes_do_not(subscriber, alice_channels) -> None:
+def test_sms_waits_for_the_morning_but_email_and_codes_do_not(subscriber, alice_channels, phone_providers) -> None:
     bill = BillFactory(account=ServiceAccountFactory(subscriber=subscriber))
     night = dt.datetime(2026, 11, 21, 22, 30, tzinfo=TUNIS)
     bill_announce(bill=bill, now=night)
@@ -86,7 +87,29 @@ def test_sms_waits_for_the_morning_but_email_and_codes_do_not(subscriber, alice_
 
 
 @pytest.mark.django_db
-def test_quiet_hours_come_from_settings(settings, subscriber, alice_channels) -> None:
+def test_under_make_run_a_bill_announced_at_night_is_printed_at_once(
+    subscriber, alice_channels, monkeypatch, capsys, django_capture_on_commit_callbacks
+) -> None:
+    # given the demo's console providers (make run's) and the operator's clock at 22:30
+    night = dt.datetime(2026, 11, 21, 22, 30, tzinfo=TUNIS)
+    monkeypatch.setattr(timezone, "now", lambda: night)
+    VerifiedChannelFactory(subscriber=subscriber, kind=ChannelKind.WHATSAPP, address="+21620555666")
+    bill = BillFactory(account=ServiceAccountFactory(subscriber=subscriber))
+
+    # when the bills are announced; make run has no beat, only the relay the commit kicks
+    with django_capture_on_commit_callbacks(execute=True):
+        call_command("announce_bills", period=bill.period.strftime("%Y-%m"))
+
+    # then nothing waits for the morning: each message is sent and printed in the terminal
+    assert dict(Message.objects.values_list("channel_kind", "status")) == {
+        "sms": Message.Status.SENT, "whatsapp": Message.Status.SENT, "email": Message.Status.SENT,
+    }  # fmt: skip
+    printed = capsys.readouterr().out
+    assert f"[sms → {alice_channels[0].address}]" in printed and "[whatsapp → +21620555666]" in printed
+
+
+@pytest.mark.django_db
+def test_quiet_hours_come_from_settings(settings, subscriber, alice_channels, phone_providers) -> None:
     settings.SELFCARE_QUIET_HOURS = (dt.time(22, 0), dt.time(7, 0))
     bill = BillFactory(account=ServiceAccountFactory(subscriber=subscriber))
     bill_announce(bill=bill, now=dt.datetime(2026, 11, 22, 6, 0, tzinfo=TUNIS))
