@@ -60,6 +60,7 @@ import tempfile
 import threading
 import time
 import traceback
+from collections import Counter
 from decimal import Decimal
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
@@ -378,9 +379,16 @@ class Involved:
         return [pid for (pid,) in rows]
 
     def pids(self) -> list[int]:
-        app = [os.getpid(), self.worker_pid, *children_of(self.worker_pid), *self.extra]
-        self.app_pids.update(app)
-        return [*app, *self.backends()]
+        return list(self.roles())
+
+    def roles(self) -> dict[int, str]:
+        """Each process involved with what it is, for the peak's breakdown."""
+        roles = {os.getpid(): "benchmark", self.worker_pid: "celery parent"}
+        roles.update((pid, "celery pool") for pid in children_of(self.worker_pid))
+        roles.update((pid, "broker") for pid in self.extra)
+        self.app_pids.update(roles)
+        roles.update((pid, "postgresql backends") for pid in self.backends())
+        return roles
 
     def close(self) -> None:
         self.conn.close()
@@ -395,20 +403,24 @@ class Sampler(threading.Thread):
         self.involved = involved
         self.peak_kib = 0
         self.peak_pss_kib = 0
+        self.peak_parts: dict[str, int] = {}  # RSS KiB by role, at the peak of the sum
         self.first_cpu: dict[int, float] = {}
         self.last_cpu: dict[int, float] = {}
         self.stop = threading.Event()
 
     def sample(self) -> None:
-        pids = self.involved.pids()
         rss = pss = 0
-        for pid in pids:
-            rss += proc_status(pid)["VmRSS"]
+        parts: Counter[str] = Counter()
+        for pid, role in self.involved.roles().items():
+            resident = proc_status(pid)["VmRSS"]
+            parts[role] += resident
+            rss += resident
             pss += proc_pss_kib(pid)
             cpu = proc_cpu_seconds(pid)
             self.first_cpu.setdefault(pid, cpu)
             self.last_cpu[pid] = max(cpu, self.last_cpu.get(pid, 0.0))
-        self.peak_kib = max(self.peak_kib, rss)
+        if rss > self.peak_kib:
+            self.peak_kib, self.peak_parts = rss, dict(parts)
         self.peak_pss_kib = max(self.peak_pss_kib, pss)
 
     def run(self) -> None:
@@ -676,6 +688,7 @@ def main() -> int:
                 "ratio_to_copy": round(ratio, 3),
                 "peak_rss_mib": round(peak_mib, 1),
                 "peak_pss_mib": round(pss_mib, 1),
+                "peak_rss_mib_by_role": {role: round(kib / 1024, 1) for role, kib in sampler.peak_parts.items()},
                 "cpu_s": {"app": round(cpu_app, 1), "db": round(cpu_db, 1)},
                 "counts": counts,
                 "expected": expected,
@@ -712,6 +725,8 @@ def main() -> int:
         print(f"{'ratio to COPY':>28} {ratio:>12.3f}  (compass goal {GOAL_RATIO})")
         print(f"{'peak memory (RSS, summed)':>28} {peak_mib:>12.1f} MiB  (PSS, shared buffers counted once: "
               f"{pss_mib:.1f} MiB)")  # fmt: skip
+        by_role = ", ".join(f"{role} {kib / 1024:.0f}" for role, kib in sorted(sampler.peak_parts.items()))
+        print(f"{'at the peak, MiB':>28}  {by_role}")
         print(f"{'CPU seconds':>28} {cpu_app:>12.1f} app, {cpu_db:.1f} PostgreSQL")
         print(f"{'counts right / sample':>28} {counts_right!s:>12} / {len(problems)} of {SAMPLE} differ")
         print(f"{'load average':>28} {load_before:>12.2f} before, {load_after:.2f} after")
