@@ -520,7 +520,13 @@ def sample_check(period, size: int) -> list[str]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--accounts", type=int, default=BAR_N, help=f"accounts to bill (default {BAR_N})")
-    parser.add_argument("--workers", type=int, default=2, help="Celery worker processes (default 2)")
+    parser.add_argument(
+        "--workers", type=int, default=2, help="chunks billed at once: the Celery concurrency (default 2)"
+    )
+    parser.add_argument(
+        "--pool", choices=["threads", "prefork"], default="threads",
+        help="the Celery pool (default threads: the work is PostgreSQL's, and one process holds Django once)",
+    )  # fmt: skip
     parser.add_argument("--chunk", type=int, default=10_000, help="accounts per chunk (default 10000)")
     parser.add_argument("--db-name", default=BENCH_DB)
     parser.add_argument("--redis-server", default="redis-server", help="the redis-server binary for the broker")
@@ -530,7 +536,7 @@ def main() -> int:
     if args.accounts < 1 or args.workers < 1 or args.chunk < 1:
         parser.error("--accounts, --workers and --chunk must be at least 1")
 
-    figures: dict = {"accounts": args.accounts, "workers": args.workers, "chunk": args.chunk}
+    figures: dict = {"accounts": args.accounts, "workers": args.workers, "pool": args.pool, "chunk": args.chunk}
     db_url = with_path(os.environ.get("DATABASE_URL") or DEFAULT_DATABASE_URL, f"/{args.db_name}")
     broker_port = free_port()
     broker = f"redis://127.0.0.1:{broker_port}/0"
@@ -601,7 +607,7 @@ def main() -> int:
                     raise BenchError("the broker's redis-server did not start") from None
                 time.sleep(0.1)
         worker = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "selfcare", "worker", "-P", "prefork",
+            [sys.executable, "-m", "celery", "-A", "selfcare", "worker", "-P", args.pool,
              f"--concurrency={args.workers}", "-Q", "bill_runs", "-l", "warning", "--without-gossip", "--without-mingle",
              "--without-heartbeat"],
             cwd=ROOT, env=env, start_new_session=True,
@@ -715,7 +721,9 @@ def main() -> int:
             }
         )
         print()
-        print(f"{os.cpu_count()} cores, {args.workers} Celery worker processes, chunks of {args.chunk} accounts")
+        print(
+            f"{os.cpu_count()} cores, a Celery worker ({args.pool} pool, concurrency {args.workers}), chunks of {args.chunk} accounts"
+        )
         print(f"{'accounts':>28} {args.accounts:>12,}")
         print(f"{'bills / lines / messages':>28} {counts['bills']:>12,} / {counts['lines']:,} / {counts['messages']:,}")
         print(f"{'estimated / skipped':>28} {run.estimated:>12,} / {run.skipped:,}")
