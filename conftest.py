@@ -13,6 +13,9 @@ from accounts import roles
 from accounts.models import Subscriber, User
 from accounts.tests.factories import PASSWORD, AgencyFactory, SubscriberFactory, UserFactory
 
+# The browser tests' fixtures (chromium through Playwright, the seeded demo), for every app.
+pytest_plugins = ["billing.tests.browser"]
+
 
 def pytest_configure(config: pytest.Config) -> None:
     from django.conf import settings

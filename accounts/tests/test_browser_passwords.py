@@ -18,14 +18,11 @@ from django.utils.translation import gettext_lazy
 
 from accounts.models import ChannelKind, ContactChannel, Subscriber
 from accounts.tests.factories import PASSWORD, SubscriberFactory
-from billing.tests.test_browser import (  # noqa: F401 - fixtures
-    _async_unsafe_allowed,
+from billing.tests.browser import (
     assert_direction,
     assert_no_sideways_scroll,
-    browser,
     click_menu,
     login,
-    new_page,
     shot,
     text,
     translated,
@@ -44,7 +41,7 @@ TYPED = {"ar": "٢٠ ١١١ ٢٢٢", "fr": "20 111 222"}
 
 
 @pytest.fixture
-def salma(transactional_db: None, _async_unsafe_allowed: None) -> Subscriber:  # noqa: F811
+def salma(transactional_db: None, _async_unsafe_allowed: None) -> Subscriber:
     """A subscriber who logs in with +216 20 111 222, verified as her SMS channel."""
     subscriber = SubscriberFactory(
         user__email="salma@example.com", user__phone="+21620111222", full_name="Salma Gharbi"
@@ -75,7 +72,7 @@ def fill_code_form(page: Any, code: str) -> None:
 
 
 @pytest.mark.parametrize("language", ["ar", "fr"])
-def test_a_forgotten_password_is_reset_by_a_code_sent_by_sms(live_server, salma, new_page, language) -> None:  # noqa: F811
+def test_a_forgotten_password_is_reset_by_a_code_sent_by_sms(live_server, salma, new_page, language) -> None:
     page = new_page(PHONE)
     page.goto(f"{live_server.url}/{language}/login/")
     page.click(f"a[href='/{language}/password-reset/']")
@@ -108,7 +105,7 @@ def test_a_forgotten_password_is_reset_by_a_code_sent_by_sms(live_server, salma,
 
 
 @pytest.mark.parametrize("language", ["ar", "fr"])
-def test_she_sees_her_login_details_and_changes_her_password(live_server, salma, new_page, language) -> None:  # noqa: F811
+def test_she_sees_her_login_details_and_changes_her_password(live_server, salma, new_page, language) -> None:
     other_device = new_page(PHONE)
     login(other_device, live_server.url, language, "salma@example.com", password=PASSWORD)
     wait_for_path(other_device, f"/{language}/dashboard/")

@@ -12,12 +12,8 @@ from django.db.models import Sum
 
 from billing.demo import DEMO_CLERK_EMAIL, DEMO_PASSWORD
 from billing.models import Bill
-from billing.tests.test_browser import (  # noqa: F401 - fixtures
+from billing.tests.browser import (
     Demo,
-    _async_unsafe_allowed,
-    browser,
-    demo,
-    new_page,
     path_of,
     shot,
     text,
@@ -27,7 +23,7 @@ from core.money import format_money
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
-def test_a_clerk_finds_a_customer_by_phone_and_opens_their_page(live_server: Any, demo: Demo, new_page: Any) -> None:  # noqa: F811
+def test_a_clerk_finds_a_customer_by_phone_and_opens_their_page(live_server: Any, demo: Demo, new_page: Any) -> None:
     page = new_page()
     page.goto(f"{live_server.url}/fr/admin/")
     page.fill("input[name=username]", DEMO_CLERK_EMAIL)

@@ -15,12 +15,8 @@ from django.utils import translation
 
 from accounts.tests.test_scoping import alices_agency  # noqa: F401 - fixture: a row of every model
 from billing.demo import DEMO_ADMIN_EMAIL, DEMO_CLERK_EMAIL, DEMO_PASSWORD
-from billing.tests.test_browser import (  # noqa: F401 - fixtures
+from billing.tests.browser import (
     Demo,
-    _async_unsafe_allowed,
-    browser,
-    demo,
-    new_page,
     shot,
 )
 
@@ -63,9 +59,9 @@ MEASURE = """() => {
 @pytest.mark.parametrize("email", [DEMO_CLERK_EMAIL, DEMO_ADMIN_EMAIL])
 def test_every_changelist_fits_1280_px_beside_its_filters(
     live_server: Any,
-    demo: Demo,  # noqa: F811
-    alices_agency: dict,  # noqa: F811
-    new_page: Any,  # noqa: F811
+    demo: Demo,
+    alices_agency: dict,  # noqa: F811 - the fixture imported above
+    new_page: Any,
     language: str,
     email: str,
 ) -> None:

@@ -19,14 +19,9 @@ from django.utils import timezone
 from accounts.models import ChannelKind, ContactChannel
 from billing.demo import DEMO_SUBSCRIBER_EMAIL
 from billing.models import ServiceKind
-from billing.tests.test_browser import (  # noqa: F401 - fixtures
-    Demo,
-    _async_unsafe_allowed,
+from billing.tests.browser import (
     assert_no_sideways_scroll,
-    browser,
-    demo,
     login,
-    new_page,
     path_of,
     shot,
     wait_for_path,
@@ -76,7 +71,7 @@ def walk(page: Any, base_url: str, start: str, language: str) -> list[str]:
 
 
 @pytest.mark.parametrize("language", ["ar", "fr", "en"])
-def test_every_subscriber_page_fits_a_small_phone(live_server, demo, new_page, language):  # noqa: F811
+def test_every_subscriber_page_fits_a_small_phone(live_server, demo, new_page, language):
     page = new_page(PHONE)
     # The pages before logging in.
     for path in ("login/", "password-reset/", "agencies/"):
@@ -92,7 +87,7 @@ def test_every_subscriber_page_fits_a_small_phone(live_server, demo, new_page, l
 
 
 @pytest.mark.parametrize("language", ["ar", "fr"])
-def test_bills_list_is_a_compact_card_per_bill_on_a_phone(live_server, demo, new_page, language):  # noqa: F811
+def test_bills_list_is_a_compact_card_per_bill_on_a_phone(live_server, demo, new_page, language):
     page = new_page(PHONE)
     login(page, live_server.url, language, DEMO_SUBSCRIBER_EMAIL)
     page.goto(f"{live_server.url}/{language}/bills/")
@@ -118,7 +113,7 @@ def test_bills_list_is_a_compact_card_per_bill_on_a_phone(live_server, demo, new
 
 
 @pytest.mark.parametrize("language", ["ar", "fr"])
-def test_bill_totals_line_up_with_the_amounts_on_a_phone(live_server, demo, new_page, language):  # noqa: F811
+def test_bill_totals_line_up_with_the_amounts_on_a_phone(live_server, demo, new_page, language):
     page = new_page(PHONE)
     login(page, live_server.url, language, DEMO_SUBSCRIBER_EMAIL)
     page.goto(f"{live_server.url}/{language}/bills/")
@@ -144,7 +139,7 @@ def test_bill_totals_line_up_with_the_amounts_on_a_phone(live_server, demo, new_
 
 
 @pytest.mark.parametrize("language", ["ar", "fr"])
-def test_header_is_one_short_line_with_the_menu_folded_and_no_script(live_server, demo, new_page, language):  # noqa: F811
+def test_header_is_one_short_line_with_the_menu_folded_and_no_script(live_server, demo, new_page, language):
     page = new_page(PHONE)
     login(page, live_server.url, language, DEMO_SUBSCRIBER_EMAIL)
     wait_for_path(page, f"/{language}/dashboard/")
@@ -164,7 +159,7 @@ def test_header_is_one_short_line_with_the_menu_folded_and_no_script(live_server
     assert path_of(page) == f"/{language}/bills/"
 
 
-def test_header_shows_the_menu_open_on_a_desktop(live_server, demo, new_page):  # noqa: F811
+def test_header_shows_the_menu_open_on_a_desktop(live_server, demo, new_page):
     page = new_page({"width": 1280, "height": 900})
     login(page, live_server.url, "fr", DEMO_SUBSCRIBER_EMAIL)
     wait_for_path(page, "/fr/dashboard/")
@@ -174,7 +169,7 @@ def test_header_shows_the_menu_open_on_a_desktop(live_server, demo, new_page):  
 
 
 @pytest.mark.parametrize("language", ["ar", "fr"])
-def test_chart_labels_read_11px_and_phone_numbers_stay_whole_on_a_phone(live_server, demo, new_page, language):  # noqa: F811
+def test_chart_labels_read_11px_and_phone_numbers_stay_whole_on_a_phone(live_server, demo, new_page, language):
     page = new_page(PHONE)
     login(page, live_server.url, language, DEMO_SUBSCRIBER_EMAIL)
     account = demo.accounts[ServiceKind.ELECTRICITY]

@@ -11,15 +11,11 @@ import pytest
 
 from billing.demo import DEMO_SUBSCRIBER_EMAIL
 from billing.models import Plan, PlanChange, ServiceKind
-from billing.tests.test_browser import (  # noqa: F401 - fixtures
+from billing.tests.browser import (
     Demo,
-    _async_unsafe_allowed,
     assert_direction,
     assert_no_sideways_scroll,
-    browser,
-    demo,
     login,
-    new_page,
     shot,
     text,
     wait_for_path,
@@ -30,7 +26,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 PHONE = {"width": 360, "height": 780}
 
 
-def open_plan_page(page: Any, demo: Demo, language: str, kind: str) -> Any:  # noqa: F811
+def open_plan_page(page: Any, demo: Demo, language: str, kind: str) -> Any:
     account = demo.accounts[kind]
     wait_for_path(page, f"/{language}/dashboard/")
     card = page.locator("article.card.account").filter(has_text=account.display_number)
@@ -64,7 +60,7 @@ def confirm(page: Any, name: str) -> None:
         button.click()
 
 
-def test_an_arabic_subscriber_moves_the_mobile_line_to_another_plan_and_cancels(live_server, demo, new_page):  # noqa: F811
+def test_an_arabic_subscriber_moves_the_mobile_line_to_another_plan_and_cancels(live_server, demo, new_page):
     page = new_page(PHONE)
     login(page, live_server.url, "ar", DEMO_SUBSCRIBER_EMAIL)
     account = open_plan_page(page, demo, "ar", ServiceKind.MOBILE)
@@ -92,7 +88,7 @@ def test_an_arabic_subscriber_moves_the_mobile_line_to_another_plan_and_cancels(
     assert change.status == PlanChange.Status.CANCELLED
 
 
-def test_a_french_subscriber_asks_for_a_plan_that_needs_the_agencys_approval(live_server, demo, new_page):  # noqa: F811
+def test_a_french_subscriber_asks_for_a_plan_that_needs_the_agencys_approval(live_server, demo, new_page):
     page = new_page(PHONE)
     login(page, live_server.url, "fr", DEMO_SUBSCRIBER_EMAIL)
     account = open_plan_page(page, demo, "fr", ServiceKind.ELECTRICITY)

@@ -10,13 +10,9 @@ import pytest
 
 from billing.demo import DEMO_SUBSCRIBER_EMAIL
 from billing.models import Bill
-from billing.tests.test_browser import (  # noqa: F401 - fixtures
+from billing.tests.browser import (
     Demo,
-    _async_unsafe_allowed,
-    browser,
-    demo,
     login,
-    new_page,
     text,
 )
 from core.money import format_money
@@ -28,7 +24,7 @@ from payments.tests.test_konnect import API_KEY, WALLET_ID
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
-def test_demo_subscriber_pays_a_bill_at_the_sandbox_bank(live_server, demo: Demo, new_page: Any, settings):  # noqa: F811
+def test_demo_subscriber_pays_a_bill_at_the_sandbox_bank(live_server, demo: Demo, new_page: Any, settings):
     settings.DEBUG = True
     sandbox_provider_ensure()
     account = next(a for a in demo.accounts.values() if demo.open_amount_due(a) > 0)
@@ -53,7 +49,7 @@ def test_demo_subscriber_pays_a_bill_at_the_sandbox_bank(live_server, demo: Demo
     assert text(card.get_by_test_id("amount-due")) == expected
 
 
-def test_demo_subscriber_pays_a_bill_through_the_konnect_wallet(live_server, demo: Demo, new_page: Any, settings):  # noqa: F811
+def test_demo_subscriber_pays_a_bill_through_the_konnect_wallet(live_server, demo: Demo, new_page: Any, settings):
     settings.DEBUG = True
     sandbox_provider_ensure()
     account = next(a for a in demo.accounts.values() if demo.open_amount_due(a) > 0)

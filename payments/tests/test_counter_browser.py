@@ -13,12 +13,8 @@ from django.utils import timezone
 from accounts.models import User
 from billing.demo import DEMO_CLERK_EMAIL, DEMO_PASSWORD, DEMO_SUPERVISOR_EMAIL
 from billing.models import Bill, ServiceAccount
-from billing.tests.test_browser import (  # noqa: F401 - fixtures
+from billing.tests.browser import (
     Demo,
-    _async_unsafe_allowed,
-    browser,
-    demo,
-    new_page,
     shot,
 )
 from payments.counter import counter_payment_record
@@ -27,7 +23,7 @@ from payments.models import CounterPayment
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
-def test_a_clerk_takes_cash_at_the_counter_and_prints_the_receipt(live_server: Any, demo: Demo, new_page: Any) -> None:  # noqa: F811
+def test_a_clerk_takes_cash_at_the_counter_and_prints_the_receipt(live_server: Any, demo: Demo, new_page: Any) -> None:
     account = (
         ServiceAccount.objects.filter(subscriber__agency__code="TUN-C", bills__status__in=Bill.OPEN_STATUSES)
         .filter(bills__amount_due__gt=0)
@@ -75,7 +71,7 @@ def test_a_clerk_takes_cash_at_the_counter_and_prints_the_receipt(live_server: A
     shot(page, "ar-counter-receipt")
 
 
-def test_a_supervisor_imports_the_counters_day(live_server: Any, demo: Demo, new_page: Any) -> None:  # noqa: F811
+def test_a_supervisor_imports_the_counters_day(live_server: Any, demo: Demo, new_page: Any) -> None:
     clerk = User.objects.get(email=DEMO_CLERK_EMAIL)
     account = ServiceAccount.objects.filter(subscriber__agency__code="TUN-C").order_by("number").first()
     paid = [
