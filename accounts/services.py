@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from auditlog.models import LogEntry
+from axes.utils import reset as axes_reset
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
@@ -139,6 +140,11 @@ def user_password_set(*, user: User, password: str, via: str) -> None:
             instance=user, action=LogEntry.Action.UPDATE, changes={"password": ["******", "******"]}, extra={"via": via}
         )
         password_changed.send(sender=User, user=user)
+        # Failures counted against the old password no longer lock the account out:
+        # who just proved they own it (a code, a link, the current password) logs in
+        # with the new one at once. axes counts a user's failures under the e-mail
+        # (accounts.backends.axes_username), or as typed when there is none.
+        axes_reset(username=user.email.lower() if user.email else user.phone)
 
 
 def user_password_change(*, user: User, current_password: str, new_password: str) -> None:

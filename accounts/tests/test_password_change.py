@@ -223,3 +223,16 @@ def test_staff_get_no_subscriber_notice(db) -> None:
     assert password_changed_notify(user=staff) == 0
     # A subscriber without channels gets none either, and nothing fails.
     assert password_changed_notify(user=SubscriberFactory().user) == 0
+
+
+@pytest.mark.parametrize("via", ["sms", "email", "portal"])
+def test_a_new_password_lifts_the_lockout_the_old_one_earned(subscriber: Subscriber, settings, via: str) -> None:
+    from accounts.services import user_password_set
+
+    settings.AXES_FAILURE_LIMIT = 3
+    for spelling in ["20111222", "alice@example.com", "+216 20 111 222"]:
+        Client().post("/fr/login/", {"username": spelling, "password": "a-guess"})
+    assert not _logs_in("a-guess")  # locked out: the right password would be refused too
+    user_password_set(user=subscriber.user, password=NEW, via=via)
+    assert _logs_in(NEW)
+    assert _logs_in(NEW, username="+21620111222")
