@@ -360,6 +360,23 @@ def paperless_rollout_seed(
     PrintRequest.objects.bulk_update(requests, ["requested_at", "printed_at"], batch_size=1000)
 
 
+def demo_login_phone_verify() -> bool:
+    """`make run`'s demo subscriber gets her login phone as a verified SMS channel,
+    so the forgotten-password code (and every SMS alert) prints in the terminal
+    without registering a number first. Not in demo_seed: the browser tests
+    register and verify her first channel themselves. True when it was added."""
+    subscriber = Subscriber.objects.filter(user__email=DEMO_SUBSCRIBER_EMAIL).first()
+    if subscriber is None:
+        return False
+    _channel, created = ContactChannel.objects.get_or_create(
+        subscriber=subscriber,
+        kind=ChannelKind.SMS,
+        address=DEMO_SUBSCRIBER_PHONE,
+        defaults={"language": subscriber.preferred_language, "verified_at": timezone.now()},
+    )
+    return created
+
+
 def _role_group(role: str) -> Group:
     # The groups come from the data migration (accounts.roles); re-synced here
     # only if someone deleted them by hand, so the demo still logs in.

@@ -90,3 +90,19 @@ def test_the_demo_has_names_and_addresses_in_arabic_as_well_as_french() -> None:
     demo = Subscriber.objects.get(user__email=DEMO_SUBSCRIBER_EMAIL)
     demo_addresses = [a.service_address for a in demo.accounts.order_by("pk")]
     assert {bool(arabic_script.search(a)) for a in demo_addresses} == {True, False}, demo_addresses
+
+
+def test_make_runs_demo_subscriber_can_reset_her_password_by_sms(capsys) -> None:
+    """`make run` seeds with this command: her login phone is a verified SMS channel,
+    so "Forgot your password? > by SMS" sends a code (printed by the console provider)."""
+    from notifications.models import Message
+    from notifications.passwords import PASSWORD_RESET_CODE
+
+    call_command("seed_demo", subscribers=3, months=2)
+    call_command("seed_demo", subscribers=3, months=2)  # idempotent: one channel
+    assert "+21620000001 is a verified SMS channel" in capsys.readouterr().out
+    user = User.objects.get(email=DEMO_SUBSCRIBER_EMAIL)
+    assert list(user.subscriber.channels.values_list("kind", "address")) == [("sms", "+21620000001")]
+    response = Client().post("/fr/password-reset/sms/", {"phone": "20 000 001"})
+    assert response.status_code == 302
+    assert Message.objects.filter(event=PASSWORD_RESET_CODE.name, address="+21620000001").count() == 1

@@ -5,7 +5,7 @@ import time
 from django.core.management.base import BaseCommand, CommandParser
 from django.db import IntegrityError, OperationalError
 
-from billing.demo import DEMO_PASSWORD, DemoSeedBusy, demo_seed
+from billing.demo import DEMO_PASSWORD, DEMO_SUBSCRIBER_PHONE, DemoSeedBusy, demo_login_phone_verify, demo_seed
 from core.audit import audit_system
 
 
@@ -21,6 +21,7 @@ class Command(BaseCommand):
         try:
             with audit_system("seed_demo"):
                 report = demo_seed(subscribers=subscribers, months=months)
+                demo_login_phone_verify()
         except (DemoSeedBusy, IntegrityError, OperationalError) as exc:
             # PostgreSQL says so through the advisory lock; SQLite (the demo) by a
             # locked database or a duplicate row. Either way the other run wins.
@@ -41,3 +42,7 @@ class Command(BaseCommand):
         self.stdout.write(f"Demo logins (password {DEMO_PASSWORD}):")
         for login, role in report.logins:
             self.stdout.write(f"  {login:<40} {role}")
+        self.stdout.write(
+            f"The subscriber's {DEMO_SUBSCRIBER_PHONE} is a verified SMS channel: a forgotten-password code "
+            "(Forgot your password? > by SMS) and every SMS alert print in this terminal."
+        )
