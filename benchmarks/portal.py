@@ -207,7 +207,8 @@ def environment_set(database_url: str) -> None:
             "SECURE_SSL_REDIRECT": "0",
             "SECURE_COOKIES": "0",
             "SECURE_HSTS_SECONDS": "0",
-            "CELERY_BROKER_URL": "",
+            # Production settings need a broker; the measured pages enqueue nothing.
+            "CELERY_BROKER_URL": os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/15"),
             "LOG_LEVEL": "WARNING",
         }
     )

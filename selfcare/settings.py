@@ -389,6 +389,7 @@ EMAIL_USE_TLS = envbool("EMAIL_USE_TLS", False)
 # --- Celery ---------------------------------------------------------------
 # Without a broker, tasks run in-process so the demo needs nothing installed.
 CELERY_BROKER_URL = env("CELERY_BROKER_URL")
+# Fail closed when DEBUG is off (checked below, after the hook secrets).
 CELERY_TASK_ALWAYS_EAGER = not CELERY_BROKER_URL
 if CELERY_TASK_ALWAYS_EAGER:
     # Eager tasks still borrow a producer (Celery serialises their arguments through
@@ -474,6 +475,13 @@ if not DEBUG:
     for _name in ("AFRICASTALKING_CALLBACK_TOKEN", "WHATSAPP_APP_SECRET"):
         if not globals()[_name]:
             raise ImproperlyConfigured(f"{_name} must be set when DEBUG is off (make run sets one for the demo).")
+# Production without a broker would start its beat and workers on the in-memory
+# one (see Celery above) and lose every scheduled task (the overdue sweep, the
+# dunning run, the outbox relay) without a word.
+if not DEBUG and CELERY_TASK_ALWAYS_EAGER:
+    raise ImproperlyConfigured(
+        "CELERY_BROKER_URL must be set when DEBUG is off (make run runs its tasks in-process instead)."
+    )
 SELFCARE_PROVIDER_TIMEOUT = float(env("SELFCARE_PROVIDER_TIMEOUT", "10"))
 # A message is retried with exponential back-off, then failed for good.
 SELFCARE_OUTBOX_MAX_ATTEMPTS = envint("SELFCARE_OUTBOX_MAX_ATTEMPTS", 6)

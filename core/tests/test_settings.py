@@ -11,6 +11,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
+# Production settings need a broker; nothing here connects to it.
+BROKER = {"CELERY_BROKER_URL": "redis://127.0.0.1:6379/0"}
 
 
 def _manage(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
@@ -32,10 +34,27 @@ def test_production_settings_pass_the_deploy_check() -> None:
             "WHATSAPP_APP_SECRET": secrets.token_urlsafe(24),
             "ALLOWED_HOSTS": "selfcare.example",
             "DATABASE_URL": "postgres://postgres@127.0.0.1:5432/selfcare",
+            **BROKER,
         },
     )  # fmt: skip
     assert result.returncode == 0, result.stdout + result.stderr
     assert "no issues" in result.stdout
+
+
+def test_production_refuses_to_start_without_a_broker() -> None:
+    # Its beat and workers would otherwise run on an in-memory broker and lose every task.
+    result = _manage(
+        "check",
+        env={
+            "DEBUG": "0",
+            "SECRET_KEY": secrets.token_urlsafe(50),
+            "AFRICASTALKING_CALLBACK_TOKEN": secrets.token_urlsafe(24),
+            "WHATSAPP_APP_SECRET": secrets.token_urlsafe(24),
+            "ALLOWED_HOSTS": "selfcare.example",
+        },
+    )
+    assert result.returncode != 0
+    assert "CELERY_BROKER_URL must be set when DEBUG is off" in result.stderr
 
 
 def test_production_refuses_to_start_without_a_secret_key() -> None:
@@ -84,7 +103,9 @@ HOOK_SECRETS = {"AFRICASTALKING_CALLBACK_TOKEN": "cb-token-x", "WHATSAPP_APP_SEC
 
 @pytest.mark.parametrize(("value", "debug"), [("0", "False"), ("off", "False"), ("YES", "True"), (" true ", "True")])
 def test_switches_read_the_usual_spellings(value: str, debug: str) -> None:
-    out = _settings_of({"DEBUG": value, "SECRET_KEY": secrets.token_urlsafe(50), "ALLOWED_HOSTS": "x", **HOOK_SECRETS})
+    out = _settings_of(
+        {"DEBUG": value, "SECRET_KEY": secrets.token_urlsafe(50), "ALLOWED_HOSTS": "x", **HOOK_SECRETS, **BROKER}
+    )
     assert out.stdout.split()[-1:] == [debug], out.stderr
 
 
@@ -129,12 +150,12 @@ def test_make_run_and_make_test_set_the_hook_secrets_explicitly() -> None:
 
 
 def test_migrations_match_the_models() -> None:
-    result = _manage("makemigrations", "--check", "--dry-run", env=HOOK_SECRETS)
+    result = _manage("makemigrations", "--check", "--dry-run", env={**HOOK_SECRETS, **BROKER})
     assert result.returncode == 0, result.stdout
 
 
 def test_production_has_no_konnect_key_and_never_sends_one_over_plain_http() -> None:
-    base = {"DEBUG": "0", "SECRET_KEY": secrets.token_urlsafe(50), "ALLOWED_HOSTS": "x", **HOOK_SECRETS}
+    base = {"DEBUG": "0", "SECRET_KEY": secrets.token_urlsafe(50), "ALLOWED_HOSTS": "x", **HOOK_SECRETS, **BROKER}
     code = (
         "import django, os; os.environ['DJANGO_SETTINGS_MODULE']='selfcare.settings'; django.setup();"
         "from django.conf import settings as s; from payments.gateways.konnect import KonnectCheckout;"
