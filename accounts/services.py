@@ -13,7 +13,7 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from core.audit import audit_record
 from core.exceptions import ApplicationError
-from core.throttle import throttle_allow, throttle_exceeded, throttle_hit
+from core.throttle import throttle_allow, throttle_hit
 
 from .models import ChannelKind, ContactChannel, Language, Subscriber, User
 from .phones import InvalidPhoneNumber, country_names, phone_region, phone_to_e164
@@ -155,12 +155,13 @@ def user_password_change(*, user: User, current_password: str, new_password: str
     must not let anyone try passwords without end. Past the limit even the right
     one is refused until the window ends.
     """
-    limit = settings.AXES_FAILURE_LIMIT
-    if throttle_exceeded(scope="password-change-wrong", key=str(user.pk), limit=limit):
+    window = int(settings.AXES_COOLOFF_TIME.total_seconds())
+    # Counted before the check, not after: requests sent at once would all pass a
+    # look at the count while the slow hash of each is computed. A right password
+    # counts too (a few changes in the window are plenty).
+    if not throttle_hit(scope="password-change", key=str(user.pk), limit=settings.AXES_FAILURE_LIMIT, window=window):
         raise TooManyWrongPasswords(_("Too many wrong passwords. Please try again in a few minutes."))
     if not user.check_password(current_password):
-        window = int(settings.AXES_COOLOFF_TIME.total_seconds())
-        throttle_hit(scope="password-change-wrong", key=str(user.pk), limit=limit, window=window)
         raise WrongPassword(_("Your current password is not right. Please type it again."))
     user_password_set(user=user, password=new_password, via="portal")
 

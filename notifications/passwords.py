@@ -82,8 +82,15 @@ def password_changed_notify(*, user: User) -> int:
     )
 
 
-def _locked(phone: str) -> bool:
-    return throttle_exceeded(scope=WRONG_CODES_SCOPE, key=phone, limit=OTP_MAX_WRONG)
+def _lock_key(phone: str, client: str) -> str:
+    # Per number and client address: a stranger's wrong codes lock the stranger out,
+    # not the owner of the number. Guesses at one number stay bounded anyway: a code
+    # is void after OTP_MAX_WRONG wrong entries, and a number gets few codes an hour.
+    return f"{phone}|{client}"
+
+
+def _locked(phone: str, client: str) -> bool:
+    return throttle_exceeded(scope=WRONG_CODES_SCOPE, key=_lock_key(phone, client), limit=OTP_MAX_WRONG)
 
 
 def password_reset_code_send(*, phone: str, client: str) -> None:
@@ -94,7 +101,7 @@ def password_reset_code_send(*, phone: str, client: str) -> None:
     It returns nothing and raises nothing on purpose: the page says the same
     thing whether or not the number names an account, or a limit was reached.
     """
-    if _locked(phone):
+    if _locked(phone, client):
         return
     channel = password_reset_channel(phone=phone)
     if channel is None:
@@ -110,7 +117,7 @@ def password_reset_code_send(*, phone: str, client: str) -> None:
         return
 
 
-def password_reset_by_code(*, phone: str, code: str, password: str) -> User:
+def password_reset_by_code(*, phone: str, code: str, password: str, client: str) -> User:
     """Check the reset code sent to `phone` and set the new password, in one transaction.
 
     Raises CodeRejected with one message for every failure (a wrong, expired,
@@ -120,7 +127,7 @@ def password_reset_by_code(*, phone: str, code: str, password: str) -> User:
     the account: an error must not tell a stranger about it), and which leaves
     the code usable, so the subscriber tries another password with it.
     """
-    if _locked(phone):
+    if _locked(phone, client):
         raise CodeRejected(_("Too many wrong codes. Please try again in an hour."))
     now = timezone.now()
     user: User | None = None
@@ -147,9 +154,11 @@ def password_reset_by_code(*, phone: str, code: str, password: str) -> User:
                 code_use(verification=verification)
                 user_password_set(user=user, password=password, via="sms")
     if user is None:
-        # Counted per number, known or not, so the lock tells nothing either.
-        throttle_hit(scope=WRONG_CODES_SCOPE, key=phone, limit=OTP_MAX_WRONG, window=WRONG_CODES_WINDOW)
-        if _locked(phone):
+        # Counted per number and client, known or not, so the lock tells nothing either.
+        throttle_hit(
+            scope=WRONG_CODES_SCOPE, key=_lock_key(phone, client), limit=OTP_MAX_WRONG, window=WRONG_CODES_WINDOW
+        )
+        if _locked(phone, client):
             raise CodeRejected(_("Too many wrong codes. Please try again in an hour."))
         raise CodeRejected(_("This code is not right or no longer valid. Check it, or ask for a new one."))
     return user

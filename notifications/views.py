@@ -174,7 +174,10 @@ def password_reset_sms_code(request: HttpRequest) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         try:
             passwords.password_reset_by_code(
-                phone=phone, code=form.cleaned_data["code"], password=form.cleaned_data["new_password1"]
+                phone=phone,
+                code=form.cleaned_data["code"],
+                password=form.cleaned_data["new_password1"],
+                client=client_address(request),
             )
         except verification.CodeRejected as exc:
             form.add_error("code", exc.message)

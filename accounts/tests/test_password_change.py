@@ -236,3 +236,36 @@ def test_a_new_password_lifts_the_lockout_the_old_one_earned(subscriber: Subscri
     user_password_set(user=subscriber.user, password=NEW, via=via)
     assert _logs_in(NEW)
     assert _logs_in(NEW, username="+21620111222")
+
+
+def test_wrong_passwords_sent_at_once_get_no_more_tries_than_one_by_one(subscriber: Subscriber, monkeypatch) -> None:
+    import threading
+    import time
+
+    from accounts.models import User
+    from accounts.services import TooManyWrongPasswords, WrongPassword, user_password_change
+
+    checked = []
+    real_check = User.check_password
+
+    def slow_check(self, raw):  # the hash takes a while: the window a race needs
+        checked.append(raw)
+        time.sleep(0.2)
+        return real_check(self, raw)
+
+    monkeypatch.setattr(User, "check_password", slow_check)
+    outcomes: list[str] = []
+
+    def attempt(i: int) -> None:
+        try:
+            user_password_change(user=subscriber.user, current_password=f"guess-{i}", new_password=NEW)
+        except (WrongPassword, TooManyWrongPasswords) as exc:
+            outcomes.append(type(exc).__name__)
+
+    threads = [threading.Thread(target=attempt, args=(i,)) for i in range(12)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(checked) == 5  # AXES_FAILURE_LIMIT guesses, however many arrive at once
+    assert sorted(outcomes) == ["TooManyWrongPasswords"] * 7 + ["WrongPassword"] * 5

@@ -46,10 +46,11 @@ MEASURE = """() => {
     const table = document.querySelector('#result_list');
     const filter = document.querySelector('#changelist-filter');
     const box = (el) => el ? el.getBoundingClientRect().toJSON() : null;
+    const gap = filter ? parseFloat(getComputedStyle(filter).marginInlineStart) : null;
     const columns = table ? [...table.querySelectorAll('thead th')].map(
         (th) => `${th.textContent.trim() || '☐'} ${Math.round(th.getBoundingClientRect().width)}`) : [];
     return {
-        table: box(table), filter: box(filter), columns: columns.join(', '),
+        table: box(table), filter: box(filter), gap: gap, columns: columns.join(', '),
         scrollWidth: document.documentElement.scrollWidth, innerWidth: window.innerWidth,
     };
 }"""
@@ -89,6 +90,9 @@ def test_every_changelist_fits_1280_px_beside_its_filters(
                 hidden = table["left"] < filter_["right"] - 1
             else:
                 hidden = table["right"] > filter_["left"] + 1
+            # The narrower panel's 16 px gap on both sides (Django's rtl.css had 30 in Arabic).
+            if box["gap"] != 16:
+                problems.append(f"{url}: {box['gap']}px between the table and the filters")
             if hidden:
                 problems.append(f"{url}: the table ({table['left']:.0f}–{table['right']:.0f}) goes under the filters "
                                 f"({filter_['left']:.0f}–{filter_['right']:.0f}); columns: {box['columns']}")  # fmt: skip

@@ -229,6 +229,19 @@ def test_five_wrong_codes_lock_the_number_for_an_hour_even_for_the_right_code(
     assert _logs_in(password)
 
 
+def test_a_strangers_wrong_codes_do_not_lock_the_owner_out(client: Client, alice_sms, password: str) -> None:
+    stranger = Client(REMOTE_ADDR="10.9.9.9")
+    _ask(stranger, ALICE_PHONE)
+    code = _last_code()
+    for _ in range(passwords.OTP_MAX_WRONG):
+        _enter(stranger, _wrong(code))
+    assert _code_error(_enter(stranger, code)) == [LOCKED]  # the stranger is locked out…
+    _ask(client, ALICE_PHONE)  # …Alice, from her own phone, is not
+    assert len(_codes()) == 2
+    assert _enter(client, _last_code())["Location"] == DONE
+    assert not _logs_in(password)
+
+
 def test_the_lock_ends_with_its_hour(client: Client, alice_sms) -> None:
     from django.core.cache import cache
 
