@@ -426,8 +426,9 @@ class BillLine(models.Model):
         # estimates charged, once a reading shows it (billing/estimates.py).
         ESTIMATE_CORRECTION = "estimate_fix", _("Correction of estimated bills")
         LEVY = "levy", _("Levy")
-        # A bill whose credits exceed its charges comes to zero; the rest goes to
-        # the account's credit, which the next bills use (tariffs.bill_compute).
+        # A bill whose credits exceed its charges comes to zero; the rest pays the
+        # account's open bills, then goes to its credit for the next bills
+        # (tariffs.bill_compute, services.account_credit_carry).
         CREDIT_CARRIED = "credit_carried", _("Credit carried to your account")
 
     # Indexed by the (bill, position) constraint, which starts with it.

@@ -14,7 +14,9 @@ an `INSERT … SELECT` of bills with their lines, priced in SQL exactly as
 billing/tests/test_bill_runs.py and test_estimates.py hold them to the same
 answer); a lock of the accounts that hold credit and the credit applied; and the
 outbox rows (`messages.bills_announce_set`). The rare bill whose credits exceed
-its charges takes two more (its credit-carried line and the account's credit).
+its charges takes a few more: its credit-carried line, then, account by account,
+the carried credit paying the account's open bills and the rest its credit
+(`services.account_credit_carry`, as a payment).
 Elsewhere (the SQLite demo) each account goes through `services.bill_issue`.
 
 Nothing is billed twice: the (account, period) constraint holds it, the
@@ -63,7 +65,7 @@ from .models import (
     SmsAlertSubscription,
     Unit,
 )
-from .services import bill_due_date, bill_issue, bills_with_channels
+from .services import account_credit_carry, bill_due_date, bill_issue, bills_with_channels
 
 logger = logging.getLogger(__name__)
 
@@ -582,14 +584,6 @@ FROM {_t(Bill)} b JOIN (
 WHERE b.amount_lines > s.amount
 RETURNING bill_id, amount
 """  # noqa: S608
-_ACCOUNTS_LOCK_SQL = f"""
-SELECT id FROM {_t(ServiceAccount)} WHERE id = ANY(%s) ORDER BY id FOR UPDATE
-"""  # noqa: S608
-_CREDIT_ADD_SQL = f"""
-UPDATE {_t(ServiceAccount)} a SET credit = a.credit + v.added
-FROM unnest(%s::bigint[], %s::numeric[]) AS v (id, added) WHERE a.id = v.id
-"""  # noqa: S608
-
 _COUNT_SQL = f"""
 SELECT count(*),
        count(*) FILTER (WHERE EXISTS (
@@ -666,7 +660,7 @@ def _chunk_bill_sql(chunk: BillRunChunk) -> ChunkCounts:
                 cursor.execute(_CREDIT_PAY_SQL, [[b for b, _a, _u in used], [u for _b, _a, u in used]])
             zero = {bill_id: account_id for bill_id, account_id, total, _e in new if total == 0}
             if zero:
-                _carry_credit(cursor, zero)
+                _carry_credit(cursor, zero, currency)
     bill_ids = [bill_id for bill_id, _a, _t, _e in new]
     if bill_ids:
         try:
@@ -684,14 +678,15 @@ def _chunk_bill_sql(chunk: BillRunChunk) -> ChunkCounts:
     return counts
 
 
-def _carry_credit(cursor, bills: dict[int, int]) -> None:  # type: ignore[no-untyped-def]
+def _carry_credit(cursor, bills: dict[int, int], currency: str) -> None:  # type: ignore[no-untyped-def]
     """The credit-carried lines of the bills (id: account id) that came to zero,
-    and their accounts' credit, locked in id order as the credit taken above."""
+    and the credit they carry applied to their accounts' open bills, the rest to
+    the accounts' credit (services.account_credit_carry). A few accounts a run,
+    so one at a time, in id order, each locked before its bills as payments lock."""
     cursor.execute(_CARRY_SQL, [sorted(bills)])
     added = {bills[bill_id]: amount for bill_id, amount in cursor.fetchall()}
-    if added:
-        cursor.execute(_ACCOUNTS_LOCK_SQL, [sorted(added)])
-        cursor.execute(_CREDIT_ADD_SQL, [list(added), list(added.values())])
+    for account_id in sorted(added):
+        account_credit_carry(account_id=account_id, amount=added[account_id], currency=currency)
 
 
 def _announce_per_bill(bill_ids: list[int]) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 from collections.abc import Iterable, Mapping, Sequence
 from decimal import Decimal
@@ -12,10 +13,12 @@ from django.db.models import F, QuerySet
 from django.utils import timezone
 
 from accounts.models import Subscriber, User
-from core.audit import audit_bulk
+from core.audit import audit_bulk, audit_saves
 from core.exceptions import ApplicationError
 from core.models import sequence_next
+from core.money import quantize
 
+from .dunning import dunning_account_settle
 from .estimates import estimate_correction_lines
 from .messages import bill_announce
 from .models import Bill, BillLine, Consumption, Plan, PrintRequest, ServiceAccount, SmsAlertSubscription
@@ -25,6 +28,8 @@ from .sms_alerts import sms_alert_fee_lines
 from .tariffs import LineDraft, PlanTerms, bill_compute, credit_to_use, plan_terms
 
 ACCOUNT_SEQUENCE = "account_number"
+# What moving a bill's paid amount writes (Bill.set_amount_paid, bills_paid_write).
+BILL_PAID_FIELDS = ["amount_paid", "amount_due", "status"]
 
 
 def account_numbers_reserve(*, count: int) -> list[str]:
@@ -172,15 +177,59 @@ def bill_issue(
 
 
 def bill_carry_credit(*, bill: Bill, lines: Iterable[BillLine]) -> Decimal:
-    """Add to the account's credit what a new bill's credits left over (its
-    credit-carried line, tariffs.bill_compute); returns the amount. Under the
-    account's row lock, as payments add to it (payments/locks.py)."""
+    """What a new bill's credits left over (its credit-carried line,
+    tariffs.bill_compute) pays the account's earlier open bills, the rest goes
+    to its credit (`account_credit_carry`); returns the amount carried."""
     carried = sum((line.amount for line in lines if line.kind == BillLine.Kind.CREDIT_CARRIED), Decimal(0))
     if carried <= 0:
         return Decimal(0)
-    ServiceAccount.objects.select_for_update().filter(pk=bill.account_id).first()
-    ServiceAccount.objects.filter(pk=bill.account_id).update(credit=F("credit") + carried)
+    account_credit_carry(account_id=bill.account_id, amount=carried, currency=bill.currency)
     return carried
+
+
+def account_credit_carry(*, account_id: int, amount: Decimal, currency: str) -> Decimal:
+    """Apply a credit carried by a new bill (an estimate correction beyond its
+    charges) as a payment is applied: to the account's open bills, oldest first
+    (due date, period, id, as payment_apply), the rest to the account's credit;
+    returns that rest. Without it, a March estimated too high would stay due,
+    go overdue and walk the dunning ladder while the customer is owed money.
+
+    Locks as payments do (payments/locks.py): the account, then its open bills
+    by id. Audited like a payment's changes (core.audit.audit_saves: bills are
+    written without a save()), and a disconnection order is cancelled, or the
+    reconnection ordered, once nothing is overdue (dunning_account_settle)."""
+    amount = quantize(amount, currency)
+    if amount <= 0:
+        return Decimal(0)
+    account = ServiceAccount.objects.select_for_update(of=("self",)).select_related("subscriber").get(pk=account_id)
+    bills = sorted(
+        Bill.objects.select_for_update().filter(Bill.open_q(), account_id=account_id).order_by("pk"),
+        key=lambda b: (b.due_date, b.period, b.pk),
+    )
+    left, paid, before = amount, [], []
+    for bill in bills:
+        if left == 0:
+            break
+        part = min(left, bill.amount_due)
+        bill.account = account  # the row locked above: the audit scope reads no more
+        before.append(copy.copy(bill))
+        bill.set_amount_paid(bill.amount_paid + part)
+        paid.append(bill)
+        left -= part
+    bills_paid_write(bills=paid)
+    account_before = copy.copy(account)
+    if left:
+        ServiceAccount.objects.filter(pk=account_id).update(credit=F("credit") + left)
+        account.credit += left
+    audit_saves(
+        updated=[
+            *((old, new, BILL_PAID_FIELDS) for old, new in zip(before, paid, strict=True)),
+            (account_before, account, ["credit"]),
+        ]
+    )
+    if paid:
+        dunning_account_settle(account=account)
+    return left
 
 
 def bill_pay_from_credit(*, bill: Bill) -> Decimal:

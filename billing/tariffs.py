@@ -210,8 +210,9 @@ def bill_compute(
 
     Extra lines may be credits. When the credits outweigh the charges, the bill
     comes to zero with a last, untaxed line carrying the rest to the account's
-    credit (`credit_carried`), which the next bills use: a bill never asks for
-    a negative amount.
+    credit (`credit_carried`): a bill never asks for a negative amount. The
+    account's open bills take it first, the next bills what is left
+    (services.account_credit_carry).
 
     total = sum of lines + tax, and due = total - credit used, exactly.
     """

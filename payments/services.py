@@ -27,7 +27,7 @@ from accounts.models import Agency
 from billing.dunning import dunning_account_settle
 from billing.messages import PAYMENT_RECEIVED
 from billing.models import MONEY, Bill, ServiceAccount
-from billing.services import bills_paid_write
+from billing.services import BILL_PAID_FIELDS, bills_paid_write
 from core.audit import audit_saves
 from core.exceptions import ApplicationError
 from core.models import sequence_nextval
@@ -43,7 +43,6 @@ from .selectors import payment_data
 # A PostgreSQL SEQUENCE (payments migration 0003): receipt numbers are unique and
 # increasing, with gaps where a payment rolled back (README "Receipt numbers").
 RECEIPT_SEQUENCE = "payment_receipt"
-BILL_PAID_FIELDS = ["amount_paid", "amount_due", "status"]
 # A money column holds less than this (14 digits, 3 of them decimals).
 AMOUNT_LIMIT = Decimal(10) ** (MONEY["max_digits"] - MONEY["decimal_places"])
 _NUMBER = re.compile(r"-?[0-9]{1,40}(\.[0-9]{1,40})?")

@@ -2,7 +2,7 @@
 worked figures: the bill run (SQL) and bill_issue (one account) bill the same
 correction line, a debit when the estimates fell short, a credit when they
 overshot, and a bill whose credits outweigh its charges comes to zero with the
-rest carried to the account's credit."""
+rest paying the earlier open bills, then the account's credit (test_credit_carry)."""
 
 from __future__ import annotations
 
@@ -175,16 +175,27 @@ def test_a_credit_beyond_the_bill_comes_to_zero_and_the_rest_goes_to_the_account
     fix = bill.lines.get(kind=BillLine.Kind.ESTIMATE_CORRECTION)
     assert (fix.quantity, fix.amount) == (Decimal("-210.000"), Decimal("-17.560"))
     # 1.420 - 17.560 = -16.140, VAT -3.0666 -> -3.067: -19.207 in the subscriber's favour,
-    # carried to the account's credit; the bill asks for nothing
+    # carried; the bill asks for nothing
     carried = bill.lines.get(kind=BillLine.Kind.CREDIT_CARRIED)
     assert carried.amount == Decimal("19.207")
     assert carried.position == bill.lines.count()  # the last line
     assert (bill.amount_lines, bill.amount_tax, bill.amount_total, bill.amount_due) == (
         Decimal("3.067"), Decimal("-3.067"), Decimal("0.000"), Decimal("0.000"),
     )  # fmt: skip
+    # the 19.207 pay the earlier open bills, oldest first, as a payment would: month(3)
+    # on its reading (0.800 + 3.100 + 4.800 + 10 x 0.176 = 10.460, VAT 1.987, 12.447) in
+    # full, then 6.760 of month(2)'s estimate (9.580, VAT 1.820, 11.400): 4.640 left due,
+    # nothing left for the account's credit
     for account in (by_run, by_issue):
         account.refresh_from_db()
-        assert account.credit == Decimal("19.207")
+        assert account.credit == Decimal("0.000")
+        assert [
+            (b.amount_total, b.amount_paid, b.amount_due, b.status)
+            for b in (bill_of(account, month(3)), bill_of(account, month(2)))
+        ] == [
+            (Decimal("12.447"), Decimal("12.447"), Decimal("0.000"), "paid"),
+            (Decimal("11.400"), Decimal("6.760"), Decimal("4.640"), "partially_paid"),
+        ]
     assert_same_bill(bill, bill_of(by_issue))
 
 
