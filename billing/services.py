@@ -187,6 +187,26 @@ def bill_carry_credit(*, bill: Bill, lines: Iterable[BillLine]) -> Decimal:
     return carried
 
 
+def bills_in_paying_order(bills: Iterable[Bill]) -> list[Bill]:
+    """Open bills in the order money pays them: the oldest due first."""
+    return sorted(bills, key=lambda b: (b.due_date, b.period, b.pk))
+
+
+def allocation_plan(*, bills: Iterable[Bill], amount: Decimal) -> tuple[list[tuple[Bill, Decimal]], Decimal]:
+    """How much of `amount` each bill takes, in the order given, each what it still
+    owes until nothing is left: the plan and what is left over. A payment and a
+    carried credit pay bills alike."""
+    left, plan = amount, []
+    for bill in bills:
+        if left == 0:
+            break
+        part = min(left, bill.amount_due)
+        if part > 0:
+            plan.append((bill, part))
+            left -= part
+    return plan, left
+
+
 def account_credit_carry(*, account_id: int, amount: Decimal, currency: str) -> Decimal:
     """Apply a credit carried by a new bill (an estimate correction beyond its
     charges) as a payment is applied: to the account's open bills, oldest first
@@ -202,20 +222,16 @@ def account_credit_carry(*, account_id: int, amount: Decimal, currency: str) -> 
     if amount <= 0:
         return Decimal(0)
     account = ServiceAccount.objects.select_for_update(of=("self",)).select_related("subscriber").get(pk=account_id)
-    bills = sorted(
-        Bill.objects.select_for_update().filter(Bill.open_q(), account_id=account_id).order_by("pk"),
-        key=lambda b: (b.due_date, b.period, b.pk),
+    bills = bills_in_paying_order(
+        Bill.objects.select_for_update().filter(Bill.open_q(), account_id=account_id).order_by("pk")
     )
-    left, paid, before = amount, [], []
-    for bill in bills:
-        if left == 0:
-            break
-        part = min(left, bill.amount_due)
+    plan, left = allocation_plan(bills=bills, amount=amount)
+    paid, before = [], []
+    for bill, part in plan:
         bill.account = account  # the row locked above: the audit scope reads no more
         before.append(copy.copy(bill))
         bill.set_amount_paid(bill.amount_paid + part)
         paid.append(bill)
-        left -= part
     bills_paid_write(bills=paid)
     account_before = copy.copy(account)
     if left:

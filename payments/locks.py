@@ -20,6 +20,7 @@ from django.db import connection
 
 from accounts.models import ContactChannel, Subscriber
 from billing.models import Bill, ServiceAccount
+from billing.services import bills_in_paying_order
 from core.sql import columns, fetch_all, in_list, instance_from_row
 
 from .models import Payment, Provider
@@ -89,8 +90,9 @@ def _bills_open_sql(vendor: str) -> str:
 
 def bills_open_lock(*, account: ServiceAccount) -> list[Bill]:
     """The account's open bills (Bill.open_q), oldest first: the order payments pay them in."""
-    bills = [instance_from_row(Bill, row) for row in fetch_all(_bills_open_sql(connection.vendor), [account.pk])]
-    return sorted(bills, key=lambda b: (b.due_date, b.period, b.pk))
+    return bills_in_paying_order(
+        instance_from_row(Bill, row) for row in fetch_all(_bills_open_sql(connection.vendor), [account.pk])
+    )
 
 
 def bills_lock(*, ids: Iterable[int]) -> dict[int, Bill]:

@@ -27,7 +27,7 @@ from accounts.models import Agency
 from billing.dunning import dunning_account_settle
 from billing.messages import PAYMENT_RECEIVED
 from billing.models import MONEY, Bill, ServiceAccount
-from billing.services import BILL_PAID_FIELDS, bills_paid_write
+from billing.services import BILL_PAID_FIELDS, allocation_plan, bills_paid_write
 from core.audit import audit_saves
 from core.exceptions import ApplicationError
 from core.models import sequence_nextval
@@ -270,15 +270,9 @@ def _apply(
     if named is not None:
         bills = sorted(bills, key=lambda b: b.pk != named.pk)  # the named bill first, then the oldest
 
-    left, plan = amount, []
-    for bill in bills:
+    plan, left = allocation_plan(bills=bills, amount=amount)
+    for bill, _part in plan:
         bill.account = account  # the row locked above, with its subscriber: the audit scope reads no more
-        if left == 0:
-            break
-        part = min(left, bill.amount_due)
-        if part > 0:
-            plan.append((bill, part))
-            left -= part
 
     payment = Payment(
         provider=provider, reference=reference, account=account, bill=named, amount=amount, currency=currency,

@@ -24,35 +24,29 @@ def _manage(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
     )
 
 
+def _production(**overrides: str) -> dict[str, str]:
+    """What a production deployment sets (each secret made for the run), with `overrides`."""
+    env = {
+        "DEBUG": "0",
+        "SECRET_KEY": secrets.token_urlsafe(50),
+        "AFRICASTALKING_CALLBACK_TOKEN": secrets.token_urlsafe(24),
+        "WHATSAPP_APP_SECRET": secrets.token_urlsafe(24),
+        "ALLOWED_HOSTS": "selfcare.example",
+        "DATABASE_URL": "postgres://postgres@127.0.0.1:5432/selfcare",
+        **BROKER,
+    }
+    return {**env, **overrides}
+
+
 def test_production_settings_pass_the_deploy_check() -> None:
-    result = _manage(
-        "check", "--deploy", "--fail-level", "WARNING",
-        env={
-            "DEBUG": "0",
-            "SECRET_KEY": secrets.token_urlsafe(50),
-            "AFRICASTALKING_CALLBACK_TOKEN": secrets.token_urlsafe(24),
-            "WHATSAPP_APP_SECRET": secrets.token_urlsafe(24),
-            "ALLOWED_HOSTS": "selfcare.example",
-            "DATABASE_URL": "postgres://postgres@127.0.0.1:5432/selfcare",
-            **BROKER,
-        },
-    )  # fmt: skip
+    result = _manage("check", "--deploy", "--fail-level", "WARNING", env=_production())
     assert result.returncode == 0, result.stdout + result.stderr
     assert "no issues" in result.stdout
 
 
 def test_production_refuses_to_start_without_a_broker() -> None:
     # Its beat and workers would otherwise run on an in-memory broker and lose every task.
-    result = _manage(
-        "check",
-        env={
-            "DEBUG": "0",
-            "SECRET_KEY": secrets.token_urlsafe(50),
-            "AFRICASTALKING_CALLBACK_TOKEN": secrets.token_urlsafe(24),
-            "WHATSAPP_APP_SECRET": secrets.token_urlsafe(24),
-            "ALLOWED_HOSTS": "selfcare.example",
-        },
-    )
+    result = _manage("check", env=_production(CELERY_BROKER_URL=""))
     assert result.returncode != 0
     assert "CELERY_BROKER_URL must be set when DEBUG is off" in result.stderr
 
