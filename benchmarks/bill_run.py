@@ -378,9 +378,6 @@ class Involved:
             ).fetchall()
         return [pid for (pid,) in rows]
 
-    def pids(self) -> list[int]:
-        return list(self.roles())
-
     def roles(self) -> dict[int, str]:
         """Each process involved with what it is, for the peak's breakdown."""
         roles = {os.getpid(): "benchmark", self.worker_pid: "celery parent"}
