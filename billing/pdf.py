@@ -203,6 +203,18 @@ def _consumption(bill: Bill) -> tuple[ConsumptionPoint, ...]:
     )
 
 
+def _line_rows(bill: Bill, language: str) -> tuple[LineRow, ...]:
+    """The bill's lines, a levy named in `language` (in French where it has no such name)."""
+    rows = (
+        BillLine.objects.filter(bill=bill)
+        .order_by("position")
+        .values_list(
+            "kind", "tier", "quantity", "unit", "unit_price", "amount", f"levy__name_{language}", "levy__name_fr"
+        )
+    )
+    return tuple(LineRow(*row, levy_name=name or name_fr or "") for *row, name, name_fr in rows)
+
+
 def bill_documents(*, bills: Sequence[tuple[Bill, str]]) -> list[BillDocument]:
     """What each (bill, language) shows. Bills should come with `account__plan` and
     `account__subscriber` selected; a few queries per bill (its lines, its chart),
@@ -235,15 +247,7 @@ def bill_documents(*, bills: Sequence[tuple[Bill, str]]) -> list[BillDocument]:
                 amount_paid=bill.amount_paid,
                 amount_due=bill.amount_due,
                 is_estimated=bill.is_estimated,
-                lines=tuple(
-                    LineRow(*row, levy_name=levy_name or levy_name_fr or "")
-                    for *row, levy_name, levy_name_fr in BillLine.objects.filter(bill=bill)
-                    .order_by("position")
-                    .values_list(
-                        "kind", "tier", "quantity", "unit", "unit_price", "amount",
-                        f"levy__name_{language}", "levy__name_fr",
-                    )
-                ),  # fmt: skip
+                lines=_line_rows(bill, language),
                 unit=PRIMARY_UNIT[account.kind],
                 consumption=_consumption(bill),
                 agency=agencies.get(subscriber.agency_id),
