@@ -224,9 +224,7 @@ class ConsumptionAdmin(AccountNumberSearchMixin, AgencyScopedAdmin):
 
 def bill_line_text(line: BillLine, currency: str) -> str:
     """A bill line in words, as a clerk reads it out: item, tier, quantity by unit price."""
-    text = line.label
-    if line.tier:
-        text = _("%(item)s — tier %(tier)s") % {"item": text, "tier": line.tier}
+    text = line.title
     if line.quantity is None:
         return text
     if line.kind == BillLine.Kind.PRORATION:

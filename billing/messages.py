@@ -19,6 +19,7 @@ from django.utils.functional import lazy
 from django.utils.translation import gettext_lazy as _
 
 from core.money import Money
+from core.sql import int_array
 from notifications.bulk import SqlChoice, SqlDate, SqlMoney, SqlText, outbox_insert_select
 from notifications.events import EventType
 from notifications.services import message_rows, notify, outbox_write
@@ -152,9 +153,9 @@ def bills_announce_set(
         event=BILL_ISSUED,
         source=(
             f"{Bill._meta.db_table} b JOIN {ServiceAccount._meta.db_table} a ON a.id = b.account_id "
-            "WHERE b.id = ANY(%s) AND a.id = ANY(%s)"
+            "WHERE b.id = ANY(%s::bigint[]) AND a.id = ANY(%s::bigint[])"
         ),
-        params=[bill_ids, account_ids],
+        params=[int_array(bill_ids), int_array(account_ids)],
         subscriber="a.subscriber_id",
         object_key="b.number",
         reference="a.number",

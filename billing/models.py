@@ -9,8 +9,8 @@ from django.db.models import F, Q
 from django.db.models.functions import Round
 from django.db.models.lookups import Exact
 from django.utils import translation
+from django.utils.translation import gettext, pgettext_lazy
 from django.utils.translation import gettext_lazy as _
-from django.utils.translation import pgettext_lazy
 
 from accounts.models import Subscriber
 from core.models import AuditScoped
@@ -468,6 +468,18 @@ class BillLine(models.Model):
         if self.levy_id is not None:
             return self.levy.name
         return self.get_kind_display()
+
+    @property
+    def title(self) -> str:
+        return bill_line_title(self.label, self.tier)
+
+
+def bill_line_title(label: str, tier: int | None) -> str:
+    """A bill line's name as every reader sees it (the portal's bill page, the bill's
+    PDF, the back office): its label and, for a tranche of consumption, the tier."""
+    if tier:
+        return gettext("%(item)s — tier %(tier)s") % {"item": label, "tier": tier}
+    return label
 
 
 class PrintRequest(AuditScoped, models.Model):

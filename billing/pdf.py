@@ -54,7 +54,7 @@ from notifications.events import Attachment
 from notifications.services import message_object_key
 
 from .charts import HEIGHT, PAD_BOTTOM, PAD_END, PAD_START, PAD_TOP, WIDTH, bar_chart
-from .models import PRIMARY_UNIT, Bill, BillLine, Consumption, ServiceKind, Unit
+from .models import PRIMARY_UNIT, Bill, BillLine, Consumption, ServiceKind, Unit, bill_line_title
 from .numbers import format_account_number
 from .selectors import ConsumptionPoint
 
@@ -87,9 +87,19 @@ class LineRow:
     unit: str
     unit_price: Decimal | None
     amount: Decimal
+    # A levy line's name in the document's language ("" for the other lines).
+    levy_name: str = ""
 
     def get_kind_display(self) -> str:
         return BillLine.Kind(self.kind).label
+
+    @property
+    def label(self) -> str:
+        return self.levy_name or self.get_kind_display()
+
+    @property
+    def title(self) -> str:
+        return bill_line_title(self.label, self.tier)
 
     def get_unit_display(self) -> str:
         return Unit(self.unit).label if self.unit else ""
@@ -128,6 +138,7 @@ class BillDocument:
     amount_total: Decimal
     amount_paid: Decimal
     amount_due: Decimal
+    is_estimated: bool
     lines: tuple[LineRow, ...]
     unit: str
     consumption: tuple[ConsumptionPoint, ...]  # oldest first, up to the bill's period
@@ -192,6 +203,18 @@ def _consumption(bill: Bill) -> tuple[ConsumptionPoint, ...]:
     )
 
 
+def _line_rows(bill: Bill, language: str) -> tuple[LineRow, ...]:
+    """The bill's lines, a levy named in `language` (in French where it has no such name)."""
+    rows = (
+        BillLine.objects.filter(bill=bill)
+        .order_by("position")
+        .values_list(
+            "kind", "tier", "quantity", "unit", "unit_price", "amount", f"levy__name_{language}", "levy__name_fr"
+        )
+    )
+    return tuple(LineRow(*row, levy_name=name or name_fr or "") for *row, name, name_fr in rows)
+
+
 def bill_documents(*, bills: Sequence[tuple[Bill, str]]) -> list[BillDocument]:
     """What each (bill, language) shows. Bills should come with `account__plan` and
     `account__subscriber` selected; a few queries per bill (its lines, its chart),
@@ -223,12 +246,8 @@ def bill_documents(*, bills: Sequence[tuple[Bill, str]]) -> list[BillDocument]:
                 amount_total=bill.amount_total,
                 amount_paid=bill.amount_paid,
                 amount_due=bill.amount_due,
-                lines=tuple(
-                    LineRow(*row)
-                    for row in BillLine.objects.filter(bill=bill)
-                    .order_by("position")
-                    .values_list("kind", "tier", "quantity", "unit", "unit_price", "amount")
-                ),
+                is_estimated=bill.is_estimated,
+                lines=_line_rows(bill, language),
                 unit=PRIMARY_UNIT[account.kind],
                 consumption=_consumption(bill),
                 agency=agencies.get(subscriber.agency_id),

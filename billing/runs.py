@@ -46,6 +46,7 @@ from django.utils.translation import gettext as _
 from accounts.models import Agency, Subscriber, User
 from core.exceptions import ApplicationError
 from core.money import currency_exponent, quantize
+from core.sql import int_array
 from notifications.bulk import BulkUnsupported
 
 from .messages import bills_announce, bills_announce_set
@@ -582,7 +583,7 @@ INSERT INTO {_t(BillLine)} (bill_id, position, kind, tier, quantity, unit, unit_
 SELECT b.id, s.last + 1, 'credit_carried', NULL, NULL, '', NULL, b.amount_lines - s.amount, NULL
 FROM {_t(Bill)} b JOIN (
     SELECT bill_id, max(position) AS last, sum(amount) AS amount FROM {_t(BillLine)}
-    WHERE bill_id = ANY(%s) GROUP BY bill_id
+    WHERE bill_id = ANY(%s::bigint[]) GROUP BY bill_id
 ) s ON s.bill_id = b.id
 WHERE b.amount_lines > s.amount
 RETURNING bill_id, amount
@@ -598,7 +599,7 @@ FROM ({_SCOPE_SQL}) s
 # adds to the credit under the same lock (payments/locks.py), so the amount read
 # here is the one there is, and nothing is used twice.
 _CREDIT_LOCK_SQL = f"""
-SELECT id, credit FROM {_t(ServiceAccount)} WHERE id = ANY(%s) AND credit > 0 ORDER BY id FOR UPDATE
+SELECT id, credit FROM {_t(ServiceAccount)} WHERE id = ANY(%s::bigint[]) AND credit > 0 ORDER BY id FOR UPDATE
 """  # noqa: S608
 _CREDIT_TAKE_SQL = f"""
 UPDATE {_t(ServiceAccount)} a SET credit = a.credit - v.used
@@ -660,7 +661,7 @@ def _chunk_bill_sql(chunk: BillRunChunk) -> ChunkCounts:
         in_scope, with_bill = cursor.fetchone()
         totals = {account_id: (bill_id, total) for bill_id, account_id, total, _estimated in new}
         if totals:
-            cursor.execute(_CREDIT_LOCK_SQL, [sorted(totals)])
+            cursor.execute(_CREDIT_LOCK_SQL, [int_array(sorted(totals))])
             used = [(totals[account_id][0], account_id, min(credit, totals[account_id][1]))
                     for account_id, credit in cursor.fetchall()]  # fmt: skip
             used = [(bill_id, account_id, amount) for bill_id, account_id, amount in used if amount > 0]
@@ -692,7 +693,7 @@ def _carry_credit(cursor, bills: dict[int, int], currency: str) -> None:  # type
     and the credit they carry applied to their accounts' open bills, the rest to
     the accounts' credit (services.account_credit_carry). A few accounts a run,
     so one at a time, in id order, each locked before its bills as payments lock."""
-    cursor.execute(_CARRY_SQL, [sorted(bills)])
+    cursor.execute(_CARRY_SQL, [int_array(sorted(bills))])
     added = {bills[bill_id]: amount for bill_id, amount in cursor.fetchall()}
     for account_id in sorted(added):
         account_credit_carry(account_id=account_id, amount=added[account_id], currency=currency)

@@ -11,7 +11,7 @@ give every caller the same Python types on both.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from decimal import Decimal
 from functools import cache, lru_cache
 from typing import Any, TypeVar
@@ -54,6 +54,14 @@ def in_list(values: Sequence[str]) -> str:
     if not all(v.replace("_", "").isalnum() for v in values):
         raise ValueError(f"not a plain constant: {values!r}")
     return "(" + ", ".join(f"'{v}'" for v in values) + ")"
+
+
+def int_array(values: Iterable[int]) -> str:
+    """Ids as PostgreSQL's array text, `{1,2,3}`, bound as one parameter and cast in
+    the statement (`= ANY(%s::bigint[])`). psycopg adapts a list element by element
+    in Python: for a bill-run chunk's 10,000 ids, a tenth of a second of the worker's
+    CPU per statement, where PostgreSQL parses this text in C."""
+    return "{" + ",".join(str(int(value)) for value in values) + "}"
 
 
 def columns(model: type[Model], alias: str) -> str:

@@ -89,7 +89,11 @@ class Message(models.Model):
         indexes = [
             # The relay's claim: pending rows by due time, and nothing else.
             models.Index(fields=["next_attempt_at"], condition=Q(status="pending"), name="message_pending_due_idx"),
-            models.Index(fields=["status", "claimed_at"], name="message_status_claimed_idx"),
+            # The relay's sweep of claims that never finished, and the back office's
+            # failed messages, newest first. Partial: the pending rows a bill run writes
+            # by the million have no entry in either.
+            models.Index(fields=["claimed_at"], condition=Q(status="sending"), name="message_sending_claimed_idx"),
+            models.Index(fields=["-created_at"], condition=Q(status="failed"), name="message_failed_idx"),
             models.Index(fields=["subscriber", "-created_at"], name="message_subscriber_idx"),
             # Exact searches by account number (no LIKE index: nothing searches by prefix).
             models.Index(fields=["reference"], name="message_reference_idx"),

@@ -25,13 +25,15 @@ from accounts.models import Agency, AgencyHours, ChannelKind, ContactChannel, Su
 from accounts.tests.factories import SubscriberFactory
 from billing import pdf, printing
 from billing.messages import bill_announce
-from billing.models import Bill, Consumption, PrintRequest, Unit
+from billing.models import Bill, Consumption, PlanLevy, PrintRequest, Unit
+from billing.runs import usage_for_billing
 from billing.services import bill_issue
+from core.dates import month_add
 from core.money import format_money
 from notifications import relay
 from notifications.models import Message
 
-from .factories import BillFactory, ServiceAccountFactory
+from .factories import BillFactory, ConsumptionFactory, PlanFactory, ServiceAccountFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -82,6 +84,44 @@ def alice_bill(subscriber: Subscriber) -> Bill:
 
 
 # --- What the PDF says ------------------------------------------------------------
+
+
+def test_the_pdf_names_each_line_and_says_why_a_bill_is_estimated_or_corrects_estimates(subscriber) -> None:
+    # The bill page's notes and line names, on paper too: a levy by its own name,
+    # a tranche with its tier, the estimate and the correction explained.
+    plan = PlanFactory()  # tranches 0-50, 50-100, above 100 kWh
+    PlanLevy.objects.create(
+        plan=plan, position=1, name_ar="إتاوة بلدية", name_fr="Redevance municipale", name_en="Municipal levy",
+        amount=Decimal("0.500"),
+    )  # fmt: skip
+    account = ServiceAccountFactory(subscriber=subscriber, plan=plan, opened_on=dt.date(2020, 1, 1))
+    issue = timezone.localdate()
+    period = month_add(issue, -1)
+    for months_ago, quantity, index in ((3, "100", "9900"), (2, "110", "10010")):
+        ConsumptionFactory(
+            account=account, period=month_add(period, -months_ago), quantity=Decimal(quantity), meter_index=Decimal(index)
+        )  # fmt: skip
+
+    def issue_for(month: dt.date) -> Bill:
+        usage, estimated = usage_for_billing(account=account, period=month)
+        return bill_issue(account=account, period=month, issue_date=issue, usage=usage, estimated=estimated)
+
+    estimated = issue_for(month_add(period, -1))  # not read: estimated
+    ConsumptionFactory(account=account, period=period, quantity=Decimal("130"), meter_index=Decimal("10400"))
+    corrected = issue_for(period)  # read again: corrects the estimate
+    assert estimated.is_estimated and corrected.lines.filter(kind="estimate_fix").exists()
+
+    with translation.override("fr"):
+        [estimated_page] = pdf_pages(pdf.bill_pdf(bill=estimated, language="fr"))
+        [corrected_page] = pdf_pages(pdf.bill_pdf(bill=corrected, language="fr"))
+    assert "Facture estimée" in estimated_page
+    assert "Votre compteur a été relevé à nouveau" not in estimated_page
+    assert "Votre compteur a été relevé à nouveau" in corrected_page
+    for page in (estimated_page, corrected_page):
+        assert "Redevance municipale" in page
+        assert "Consommation — tranche 1" in page
+    [english_page] = pdf_pages(pdf.bill_pdf(bill=corrected, language="en"))
+    assert "Municipal levy" in english_page and "Consumption — tier 2" in english_page
 
 
 @pytest.mark.parametrize("language", ["ar", "fr", "en"])
