@@ -505,7 +505,7 @@ def profile_payments(pool: Pool, count: int, start: int) -> tuple[str, list[str]
     out = io.StringIO()
     stats = pstats.Stats(profiler, stream=out)
     stats.strip_dirs().sort_stats("tottime").print_stats(25)
-    stats.sort_stats("cumulative").print_stats(45)
+    stats.sort_stats("cumulative").print_stats(int(os.environ.get("BENCH_PROFILE_LINES", "45")))
     return out.getvalue(), acked
 
 
