@@ -442,18 +442,26 @@ class PaymentCreateApi(ProviderAPIView):
         operation_id="payment_create",
         description="Apply a payment once per `reference`; see the description above for replays and conflicts.",
         summary="Report a payment (idempotent by reference)",
-        request=inline_serializer(
-            "PaymentRequest",
-            {
-                "reference": serializers.RegexField(REFERENCE_REGEX, max_length=64, help_text="Your transaction id."),
-                "account_number": serializers.CharField(),
-                "bill_number": serializers.CharField(required=False),
-                "amount": serializers.RegexField(r"^[0-9]+(\.[0-9]+)?$", help_text='Decimal string: "12.500".'),
-                "currency": serializers.CharField(min_length=3, max_length=3),
-                "paid_at": serializers.DateTimeField(help_text="ISO 8601 with a UTC offset."),
-                "channel": serializers.CharField(required=False, help_text="atm, mobile_app, branch…"),
-            },
-        ),
+        # By media type: these views have no parser (they read the raw, signed
+        # bytes), and drf-spectacular derives a body's media types from parsers.
+        request={
+            "application/json": inline_serializer(
+                "PaymentCreate",
+                {
+                    "reference": serializers.RegexField(
+                        REFERENCE_REGEX, max_length=64, help_text="Your transaction id."
+                    ),
+                    "account_number": serializers.CharField(max_length=32),
+                    "bill_number": serializers.CharField(required=False, max_length=32),
+                    "amount": serializers.RegexField(r"^[0-9]+(\.[0-9]+)?$", help_text='Decimal string: "12.500".'),
+                    "currency": serializers.CharField(min_length=3, max_length=3),
+                    "paid_at": serializers.DateTimeField(help_text="ISO 8601 with a UTC offset."),
+                    "channel": serializers.CharField(
+                        required=False, max_length=32, help_text="atm, mobile_app, branch…"
+                    ),
+                },
+            )
+        },
         responses={
             201: OpenApiResponse(PaymentOut, description="Applied now."),
             200: OpenApiResponse(PaymentOut, description="The same request again: the first answer."),
@@ -495,7 +503,7 @@ class PaymentReversalApi(ProviderAPIView):
         operation_id="payment_reverse",
         description="Undo a payment: its bills reopen and its credit is taken back. Repeating it is harmless.",
         summary="Reverse a payment (idempotent)",
-        request=ReversalIn,
+        request={"application/json": ReversalIn},
         responses={200: PaymentOut, **_errors(404, 405)},
     )
     def post(self, request: Request, reference: str) -> Response:

@@ -52,6 +52,23 @@ def test_the_schema_is_openapi_3_with_the_signature_scheme(client) -> None:
 
 
 @pytest.mark.django_db
+def test_the_schema_describes_what_to_post(client) -> None:
+    # A bank generates its client from the schema: without the bodies it cannot
+    # send a payment or a reversal at all.
+    schema = client.get("/api/schema/", HTTP_ACCEPT="application/json").json()
+    payment = schema["paths"]["/api/v1/payments"]["post"]["requestBody"]
+    reversal = schema["paths"]["/api/v1/payments/{reference}/reversal"]["post"]["requestBody"]
+    assert payment["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/PaymentCreateRequest"}
+    assert reversal["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/ReversalInRequest"}
+    fields = schema["components"]["schemas"]["PaymentCreateRequest"]
+    assert set(fields["properties"]) == {
+        "reference", "account_number", "bill_number", "amount", "currency", "paid_at", "channel",
+    }  # fmt: skip
+    assert set(fields["required"]) == {"reference", "account_number", "amount", "currency", "paid_at"}
+    assert schema["components"]["schemas"]["ReversalInRequest"]["required"] == ["reason"]
+
+
+@pytest.mark.django_db
 def test_the_docs_page_needs_no_cdn_and_no_inline_script_or_style(client, settings) -> None:
     page = client.get("/api/docs/")
     assert page.status_code == 200
