@@ -306,6 +306,7 @@ _INBOX_CLOSE_SQL = (
 )
 _RESPONSE_BODY = ApiInbox._meta.get_field("response_body")
 _FINISHED_AT = ApiInbox._meta.get_field("finished_at")
+_INBOX_METHOD_LENGTH = ApiInbox._meta.get_field("method").max_length
 
 
 class ProviderAPIView(APIView):
@@ -327,7 +328,9 @@ class ProviderAPIView(APIView):
         raw = request._request
         inbox = ApiInbox(
             provider=request.auth,
-            method=raw.method or "",
+            # Any token is a method to HTTP (MKCALENDAR...): cut to the column, as the
+            # path and headers are, so an odd one is a 405, not a fault.
+            method=(raw.method or "")[:_INBOX_METHOD_LENGTH],
             path=raw.get_full_path()[:2000],
             headers={name: raw.headers[name][:500] for name in INBOX_HEADERS if name in raw.headers},
             body=raw.body,

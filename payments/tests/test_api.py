@@ -362,6 +362,14 @@ def test_other_methods_and_paths_are_json_errors(client, bank):
     assert response.json()["error"]["code"] == "not_found"
 
 
+def test_a_method_of_any_length_is_a_405_not_a_server_fault(client, bank):
+    # HTTP allows any token as a method; the inbox keeps what fits its column.
+    response = call(client, "MKCALENDAR", "/api/v1/payments", provider=bank)
+    assert response.status_code == 405
+    assert response.json()["error"]["code"] == "method_not_allowed"
+    assert ApiInbox.objects.get().response_status == 405
+
+
 def test_the_api_needs_no_csrf_token_and_ignores_sessions(bank, account, subscriber):
     from django.test import Client
 
