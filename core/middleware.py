@@ -8,7 +8,7 @@ from typing import Any
 from django.contrib.auth.middleware import AuthenticationMiddleware
 from django.contrib.messages.middleware import MessageMiddleware
 from django.contrib.sessions.middleware import SessionMiddleware
-from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
+from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, JsonResponse
 from django.middleware.locale import LocaleMiddleware
 from django.utils.cache import add_never_cache_headers, patch_cache_control
 from django_otp.middleware import OTPMiddleware
@@ -16,6 +16,8 @@ from django_otp.middleware import OTPMiddleware
 from .hostile import text_is_storable
 
 FORM_URLENCODED = "application/x-www-form-urlencoded"
+# Everything under it answers JSON (payments/urls.py), a refusal here included.
+API_PREFIX = "/api/"
 
 
 class RefuseUnstorableInputMiddleware:
@@ -34,6 +36,18 @@ class RefuseUnstorableInputMiddleware:
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         if not self._storable(request):
+            if request.path_info.startswith(API_PREFIX):
+                # The bank API's errors are always JSON in its one shape (README "Bank and wallet API").
+                return JsonResponse(
+                    {
+                        "error": {
+                            "code": "validation_error",
+                            "message": "The request holds a character that cannot be stored.",
+                            "details": {},
+                        }
+                    },
+                    status=400,
+                )
             return HttpResponseBadRequest(b"Bad request: the request holds a character that cannot be stored.")
         return self.get_response(request)
 
