@@ -242,7 +242,9 @@ class AmountField(serializers.Field):
 
 
 class PaymentIn(serializers.Serializer):
-    reference = serializers.RegexField(REFERENCE_REGEX, max_length=64)
+    # The bank's own id, kept as sent (a trimmed one would not match its records):
+    # no trimming, and `\Z`, since Python's `$` also matches before a final newline.
+    reference = serializers.RegexField(REFERENCE_REGEX.removesuffix("$") + r"\Z", max_length=64, trim_whitespace=False)
     account_number = serializers.CharField(max_length=32)
     bill_number = serializers.CharField(max_length=32, required=False, allow_null=True, allow_blank=True)
     amount = AmountField()

@@ -303,6 +303,9 @@ def test_amounts_in_xof_have_no_decimals(client, bank, account, settings, amount
         {"reference": "a" * 65},
         {"reference": "TRX 1"},
         {"reference": "TRX/1"},
+        {"reference": "TRX-1 "},  # kept as sent: never trimmed into "TRX-1"
+        {"reference": " TRX-1"},
+        {"reference": "TRX-1\n"},
         {"paid_at": "2026-12-02T14:00:00"},  # no offset
         {"paid_at": "2026-12-02"},
         {"paid_at": "yesterday"},
