@@ -21,7 +21,7 @@ from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.db import connection
 from django.http import Http404, HttpRequest, JsonResponse
-from django.utils import timezone
+from django.utils import timezone, translation
 from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import exceptions, serializers, status
 from rest_framework.authentication import BaseAuthentication
@@ -35,8 +35,8 @@ from core.sql import columns, fetch_all, insert_returning, instance_from_row
 
 from .crypto import SecretUnreadable, secret_open
 from .models import KEY_ID_REGEX, REFERENCE_REGEX, ApiInbox, Provider
-from .selectors import account_due, payment_data, payment_get
-from .services import amount_parse, currency_check, payment_apply, payment_reverse
+from .selectors import account_due, payment_data, payment_get, payment_reference_used
+from .services import ReferenceConflict, amount_parse, currency_check, payment_apply, payment_reverse
 from .signing import signature_matches
 
 logger = logging.getLogger(__name__)
@@ -325,6 +325,13 @@ class ProviderAPIView(APIView):
     def get_exception_handler(self):
         return api_exception_handler
 
+    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> Response:
+        # One language in every answer, DRF's messages included: the server's default
+        # (French) would put "Ce champ est obligatoire." beside our English. Messages
+        # to subscribers are rendered in each channel's own language regardless.
+        with translation.override("en"):
+            return super().dispatch(request, *args, **kwargs)
+
     def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
         super().initial(request, *args, **kwargs)  # the signature, via request.user
         raw = request._request
@@ -475,13 +482,24 @@ class PaymentCreateApi(ProviderAPIView):
     )
     def post(self, request: Request) -> Response:
         data = _valid(PaymentIn, json_object(request._request.body))
-        currency = currency_check(data["currency"])
+        try:
+            currency = currency_check(data["currency"])
+            amount = amount_parse(data["amount"], currency=currency)
+        except ApplicationError:
+            # A reference already used, sent again with another currency or an amount
+            # that is no longer valid, is a conflict like any other changed field (the
+            # contract): looked up only on this error path, never for a good payment.
+            if payment_reference_used(provider=self.provider, reference=data["reference"]):
+                raise ReferenceConflict(
+                    "This reference was already used for another payment.", extra={"reference": data["reference"]}
+                ) from None
+            raise
         result = payment_apply(
             provider=self.provider,
             reference=data["reference"],
             account_number=data["account_number"],
             bill_number=data.get("bill_number") or None,
-            amount=amount_parse(data["amount"], currency=currency),
+            amount=amount,
             currency=currency,
             paid_at=data["paid_at"],
             channel=data.get("channel") or "",

@@ -56,6 +56,10 @@ def payment_get(*, provider: Provider, reference: str) -> Payment | None:
     return Payment.objects.select_related("account").filter(provider=provider, reference=reference).first()
 
 
+def payment_reference_used(*, provider: Provider, reference: str) -> bool:
+    return Payment.objects.filter(provider=provider, reference=reference).exists()
+
+
 def account_due(*, account_number: str) -> dict[str, Any] | None:
     account = ServiceAccount.objects.select_related("subscriber").filter(number=account_number).first()
     if account is None:

@@ -166,6 +166,32 @@ def test_the_same_reference_with_any_other_field_is_a_conflict_and_changes_nothi
     assert json.loads(Payment.objects.get().response) == first.json()
 
 
+@pytest.mark.parametrize("field, value", [("currency", "XOF"), ("amount", "59.5001"), ("amount", "0")])
+def test_a_used_reference_sent_again_with_an_unusable_field_is_a_conflict_too(
+    client, bank, account, bills, field, value
+):
+    first = _post(client, bank, _payment(account))
+    response = _post(client, bank, _payment(account, **{field: value}))
+    assert response.status_code == 409, response.content
+    assert response.json()["error"]["code"] == "reference_conflict"
+    assert json.loads(Payment.objects.get().response) == first.json()
+    # A new reference with the same fields is still refused for what is wrong with them.
+    fresh = _post(client, bank, _payment(account, reference="TRX-20261202-0002", **{field: value}))
+    assert fresh.json()["error"]["code"] == ("currency_mismatch" if field == "currency" else "invalid_amount")
+
+
+def test_the_api_answers_in_english_whatever_the_servers_language(client, bank, account, settings):
+    settings.LANGUAGE_CODE = "fr"
+    body = _payment(account)
+    del body["paid_at"]
+    response = _post(client, bank, body)
+    assert response.status_code == 400
+    assert response.json()["error"]["details"] == {"paid_at": ["This field is required."]}
+    refused = call(client, "PUT", "/api/v1/payments", _payment(account), provider=bank)
+    assert refused.status_code == 405
+    assert refused.json()["error"]["message"] == 'Method "PUT" not allowed.'
+
+
 def test_the_same_instant_written_with_another_offset_is_the_same_request(client, bank, account, bills):
     _post(client, bank, _payment(account))
     again = _post(client, bank, _payment(account, paid_at="2026-12-02T13:00:00Z"))
