@@ -756,7 +756,7 @@ class BillRunAdmin(AgencyScopedAdmin):
 
     agency_path = "agency"  # a run of every agency: superusers and auditors only
     form = BillRunStartForm
-    list_display = ["period", "scope", "status", "progress", "billed", "estimated", "skipped", "failed",
+    list_display = ["period", "scope_display", "status", "progress", "billed", "estimated", "skipped", "failed",
                     "created_by", "started_at", "finished_at"]  # fmt: skip
     list_filter = ["status", "agency"]
     list_select_related = ["agency", "created_by"]
@@ -765,7 +765,7 @@ class BillRunAdmin(AgencyScopedAdmin):
     actions = ["resume"]
     change_form_template = "admin/billing/billrun/change_form.html"
     readonly_fields = [
-        "period", "scope", "issue_date", "status", "progress_bar", "accounts_in_scope", "billed", "estimated",
+        "period", "scope_display", "issue_date", "status", "progress_bar", "accounts_in_scope", "billed", "estimated",
         "already_billed", "skipped", "failed", "chunks_total", "chunks_done", "errors", "skipped_accounts",
         "created_by", "created_at", "started_at", "finished_at",
     ]  # fmt: skip
@@ -812,6 +812,11 @@ class BillRunAdmin(AgencyScopedAdmin):
     def response_add(self, request: HttpRequest, obj: BillRun, post_url_continue: str | None = None) -> HttpResponse:
         self.message_user(request, _("The bill run has started; this page follows it."), messages.SUCCESS)
         return redirect("admin:billing_billrun_change", obj.pk)
+
+    # BillRun.scope is a property: without a label the admin titled it "Scope" in every language.
+    @admin.display(description=_("scope"))
+    def scope_display(self, obj: BillRun) -> str:
+        return obj.scope
 
     @admin.display(description=_("progress"))
     def progress(self, obj: BillRun) -> str:

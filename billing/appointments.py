@@ -16,6 +16,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from accounts.models import User
 from core.audit import audit_as
@@ -26,7 +27,13 @@ from .messages import APPOINTMENT_NOTICE, APPOINTMENT_REMINDER
 from .models import Appointment, ServiceAccount
 
 # What a subscriber may ask for when moving a visit.
-PREFERRED_WINDOWS = ("morning", "afternoon", "any")
+# A move request's time of day, stored by key; the labels are the one place it is
+# put into words (the subscriber's form, the back office's list and page).
+PREFERRED_WINDOWS = {
+    "morning": gettext_lazy("Morning"),
+    "afternoon": gettext_lazy("Afternoon"),
+    "any": gettext_lazy("Any time"),
+}
 
 
 def appointment_context(appointment: Appointment) -> dict[str, Any]:

@@ -317,17 +317,22 @@ class AppointmentAdmin(AgencyScopedAdmin):
     def move_wish(self, obj: Appointment) -> str:
         if not obj.moved_once:
             return ""
-        return f"{obj.move_preferred_date:%d/%m/%Y} ({obj.move_preferred_window})"
+        return f"{obj.move_preferred_date:%d/%m/%Y} ({self.preferred_window(obj)})"
+
+    @admin.display(description=_("preferred time"))
+    def preferred_window(self, obj: Appointment) -> str:
+        # The stored key ("morning") is no word for a French or Arabic clerk.
+        return str(appointments.PREFERRED_WINDOWS.get(obj.move_preferred_window, obj.move_preferred_window))
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
-        wish = ["moved_once", "move_preferred_date", "move_preferred_window", "move_requested_at", "scheduled_by"]
+        wish = ["moved_once", "move_preferred_date", "preferred_window", "move_requested_at", "scheduled_by"]
         return ["account", "kind", *wish] if obj is not None else []
 
     def get_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
         fields = ["account", "kind", "date", "window_start", "window_end", "notes"]
         if obj is None:
             return fields
-        wish = ["moved_once", "move_preferred_date", "move_preferred_window", "move_requested_at", "scheduled_by"]
+        wish = ["moved_once", "move_preferred_date", "preferred_window", "move_requested_at", "scheduled_by"]
         return [*fields, "status", *wish]
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:

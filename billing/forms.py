@@ -3,6 +3,7 @@ from __future__ import annotations
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
+from .appointments import PREFERRED_WINDOWS
 from .models import Bill, Plan, PlanChange
 
 
@@ -43,5 +44,5 @@ class AppointmentMoveForm(forms.Form):
     preferred_date = forms.DateField(label=_("Preferred day"), widget=forms.DateInput(attrs={"type": "date"}))
     preferred_window = forms.ChoiceField(
         label=_("Preferred time"),
-        choices=[("morning", _("Morning")), ("afternoon", _("Afternoon")), ("any", _("Any time"))],
+        choices=list(PREFERRED_WINDOWS.items()),
     )

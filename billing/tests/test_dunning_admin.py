@@ -236,3 +236,20 @@ def test_an_auditor_reads_the_orders_but_has_no_action(client: Client, auditor, 
     act(client, "print_sheets", disconnection)
     disconnection.refresh_from_db()
     assert disconnection.status == FieldOrder.Status.TO_PRINT
+
+
+def test_the_arabic_sheet_keeps_each_value_beside_its_label_and_a_french_address_in_order(
+    client: Client, clerk, account, disconnection
+) -> None:
+    """On the right-to-left sheet a value set left to right as a block (the date, the
+    account, the meter) stood at the far left of the page, away from its label, and a
+    French address came out as "rue Ibn Khaldoun, Sfax 14". Each value is an inline
+    isolate: beside its label, in its own direction."""
+    client.force_login(clerk)
+    with translation.override("ar"):
+        page = act(client, "print_sheets", disconnection).content.decode()
+    assert 'dir="rtl"' in page
+    assert '<dd class="number">' not in page
+    assert f'<dd><bdi class="number">{account.display_number}</bdi></dd>' in page
+    assert f'<dd><bdi class="number">{day(30):%d/%m/%Y}</bdi></dd>' in page
+    assert "<dd><bdi>14 rue Ibn Khaldoun, Sfax</bdi></dd>" in page

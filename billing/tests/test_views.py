@@ -246,3 +246,22 @@ def test_overdue_warning_links_to_the_pay_page_and_the_agencies(
     assert f'href="{pay}?bill={late.number}"' in alert
     assert f'href="{agencies}"' in alert
     assert late.number in alert  # the reference to give at the counter
+
+
+@pytest.mark.parametrize("language", ["ar", "fr"])
+def test_the_bill_number_to_give_at_the_counter_reads_left_to_right_in_arabic(
+    subscriber_client: Client, subscriber: Subscriber, language: str
+) -> None:
+    """In an Arabic sentence "1000000016-202610" lay out as "202610-1000000016": the
+    Arabic letters before it make both halves Arabic numbers, and the hyphen between
+    them then takes the sentence's direction. The number is isolated, left to right,
+    as in the page's heading, so a clerk is not given the halves swapped."""
+    account = ServiceAccountFactory(subscriber=subscriber)
+    today = timezone.localdate()
+    late = BillFactory(
+        account=account, period=dt.date(2020, 1, 1), issue_date=today - dt.timedelta(days=60),
+        due_date=today - dt.timedelta(days=40), status=Bill.Status.OVERDUE,
+    )  # fmt: skip
+    page = subscriber_client.get(f"/{language}/bills/{late.number}/").content.decode()
+    alert = page.split('role="alert"', 1)[1].split("</div>", 1)[0]
+    assert f'<bdi class="number">{late.number}</bdi>' in alert
