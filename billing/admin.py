@@ -783,7 +783,15 @@ class BillRunAdmin(AgencyScopedAdmin):
     def get_form(self, request: HttpRequest, obj: BillRun | None = None, change: bool = False, **kwargs):  # type: ignore[no-untyped-def]
         form = super().get_form(request, obj, change=change, **kwargs)
         if obj is None:
-            form = type(form.__name__, (form,), {"agency_ids": staff_agency_ids(request.user)})
+            agency_ids = staff_agency_ids(request.user)
+            form = type(form.__name__, (form,), {"agency_ids": agency_ids})
+            if agency_ids is not None:
+                # "Empty: every agency" is for superusers: staff limited to agencies
+                # choose one of theirs, and the one they have is already chosen.
+                agency = form.base_fields["agency"]
+                agency.required, agency.empty_label, agency.help_text = True, None, ""
+                if len(agency_ids) == 1:
+                    agency.initial = next(iter(agency_ids))
             form.base_fields["period"].initial = f"{month_add(timezone.localdate(), -1):%Y-%m}"
             form.base_fields["issue_date"].initial = timezone.localdate()
             form.base_fields["issue_date"].required = False
@@ -799,7 +807,9 @@ class BillRunAdmin(AgencyScopedAdmin):
         return request.user.has_perm("billing.add_billrun")
 
     def add_view(self, request: HttpRequest, form_url: str = "", extra_context: dict | None = None) -> HttpResponse:
-        return super().add_view(request, form_url, {"title": _("Start a bill run"), **(extra_context or {})})
+        # One button that says what it does: "save and add another" has no meaning for a run.
+        context = {"title": _("Start a bill run"), "show_save_and_add_another": False, "show_save_and_continue": False}
+        return super().add_view(request, form_url, {**context, **(extra_context or {})})
 
     def save_model(self, request: HttpRequest, obj: BillRun, form, change: bool) -> None:  # type: ignore[no-untyped-def]
         run = runs.bill_run_start(
