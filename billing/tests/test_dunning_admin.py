@@ -13,7 +13,7 @@ import pytest
 from auditlog.models import LogEntry
 from django.test import Client
 from django.urls import reverse
-from django.utils import translation
+from django.utils import timezone, translation
 
 from accounts.models import ChannelKind
 from billing.dunning import dunning_account_settle, dunning_run, field_order_cancel
@@ -253,3 +253,18 @@ def test_the_arabic_sheet_keeps_each_value_beside_its_label_and_a_french_address
     assert f'<dd><bdi class="number">{account.display_number}</bdi></dd>' in page
     assert f'<dd><bdi class="number">{day(30):%d/%m/%Y}</bdi></dd>' in page
     assert "<dd><bdi>14 rue Ibn Khaldoun, Sfax</bdi></dd>" in page
+
+
+@pytest.mark.parametrize("language", ["fr", "ar"])
+def test_the_overdue_list_groups_account_numbers_and_names_the_agency_in_the_clerks_language(
+    client: Client, supervisor, subscriber, account, language: str
+) -> None:
+    today = timezone.localdate()
+    BillFactory(account=account, period=dt.date(2026, 1, 1), due_date=today - dt.timedelta(days=12))
+    agency = subscriber.agency
+    client.force_login(supervisor)
+    page = client.get(f"/{language}/admin/billing/overdueaccount/").content.decode()
+    assert account.display_number != account.number
+    assert f">{account.display_number}<" in page and f">{account.number}<" not in page
+    name, other = (agency.name_ar, agency.name_fr) if language == "ar" else (agency.name_fr, agency.name_ar)
+    assert f"{agency.code} {name}" in page and other not in page
