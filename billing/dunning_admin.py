@@ -25,7 +25,7 @@ from core.audit import audited_action
 from core.exceptions import ApplicationError
 from core.money import format_money
 
-from . import appointments, dunning
+from . import appointments, dunning, selectors
 from .models import (
     MONEY,
     Appointment,
@@ -213,6 +213,18 @@ class FieldOrderAdmin(AgencyScopedAdmin):
             .order_by("agency__code", "kind", "account__service_address", "pk")
         )
         dunning.field_orders_mark_printed(orders=orders, by=request.user)
+        # At the door the technician checks the receipt against what is owed: the
+        # amount and the bills' numbers, read for every sheet in one query.
+        overdue = selectors.overdue_bills_by_account(
+            account_ids=[o.account_id for o in orders if o.kind == FieldOrder.Kind.DISCONNECTION],
+            today=timezone.localdate(),
+        )
+        for order in orders:
+            owed = overdue.get(order.account_id)
+            order.overdue_numbers = owed.numbers if owed else []
+            order.overdue_total = (
+                " + ".join(format_money(amount, currency) for currency, amount in owed.totals.items()) if owed else ""
+            )
         context = {
             **self.admin_site.each_context(request),
             "title": _("Disconnection and reconnection orders"),
