@@ -28,8 +28,8 @@ from accounts.scoping import GLOBAL, AgencyScopedAdmin
 from accounts.selectors import staff_agency_ids
 from core.admin_money import MoneyFieldsAdmin
 from core.audit import audit_bulk, audited_action
-from core.dates import month_add
-from core.money import format_money, format_quantity, format_unit_price
+from core.dates import format_cldr_date, month_add
+from core.money import babel_locale, format_money, format_quantity, format_unit_price
 
 from . import approvals, pdf, plan_changes, printing, runs
 from .messages import bills_announce
@@ -756,8 +756,9 @@ class BillRunAdmin(AgencyScopedAdmin):
 
     agency_path = "agency"  # a run of every agency: superusers and auditors only
     form = BillRunStartForm
-    list_display = ["period", "scope_display", "status", "progress", "billed", "estimated", "skipped", "failed",
-                    "created_by", "started_at", "finished_at"]  # fmt: skip
+    # already_billed: a re-run that found every account billed is otherwise a row of zeros.
+    list_display = ["period_display", "scope_display", "status", "progress", "billed", "estimated", "already_billed",
+                    "skipped", "failed", "created_by", "started_at", "finished_at"]  # fmt: skip
     list_filter = ["status", "agency"]
     list_select_related = ["agency", "created_by"]
     date_hierarchy = "period"
@@ -765,7 +766,7 @@ class BillRunAdmin(AgencyScopedAdmin):
     actions = ["resume"]
     change_form_template = "admin/billing/billrun/change_form.html"
     readonly_fields = [
-        "period", "scope_display", "issue_date", "status", "progress_bar", "accounts_in_scope", "billed", "estimated",
+        "period_display", "scope_display", "issue_date", "status", "progress_bar", "accounts_in_scope", "billed", "estimated",
         "already_billed", "skipped", "failed", "chunks_total", "chunks_done", "errors", "skipped_accounts",
         "created_by", "created_at", "started_at", "finished_at",
     ]  # fmt: skip
@@ -782,7 +783,15 @@ class BillRunAdmin(AgencyScopedAdmin):
     def get_form(self, request: HttpRequest, obj: BillRun | None = None, change: bool = False, **kwargs):  # type: ignore[no-untyped-def]
         form = super().get_form(request, obj, change=change, **kwargs)
         if obj is None:
-            form = type(form.__name__, (form,), {"agency_ids": staff_agency_ids(request.user)})
+            agency_ids = staff_agency_ids(request.user)
+            form = type(form.__name__, (form,), {"agency_ids": agency_ids})
+            if agency_ids is not None:
+                # "Empty: every agency" is for superusers: staff limited to agencies
+                # choose one of theirs, and the one they have is already chosen.
+                agency = form.base_fields["agency"]
+                agency.required, agency.empty_label, agency.help_text = True, None, ""
+                if len(agency_ids) == 1:
+                    agency.initial = next(iter(agency_ids))
             form.base_fields["period"].initial = f"{month_add(timezone.localdate(), -1):%Y-%m}"
             form.base_fields["issue_date"].initial = timezone.localdate()
             form.base_fields["issue_date"].required = False
@@ -798,7 +807,9 @@ class BillRunAdmin(AgencyScopedAdmin):
         return request.user.has_perm("billing.add_billrun")
 
     def add_view(self, request: HttpRequest, form_url: str = "", extra_context: dict | None = None) -> HttpResponse:
-        return super().add_view(request, form_url, {"title": _("Start a bill run"), **(extra_context or {})})
+        # One button that says what it does: "save and add another" has no meaning for a run.
+        context = {"title": _("Start a bill run"), "show_save_and_add_another": False, "show_save_and_continue": False}
+        return super().add_view(request, form_url, {**context, **(extra_context or {})})
 
     def save_model(self, request: HttpRequest, obj: BillRun, form, change: bool) -> None:  # type: ignore[no-untyped-def]
         run = runs.bill_run_start(
@@ -812,6 +823,11 @@ class BillRunAdmin(AgencyScopedAdmin):
     def response_add(self, request: HttpRequest, obj: BillRun, post_url_continue: str | None = None) -> HttpResponse:
         self.message_user(request, _("The bill run has started; this page follows it."), messages.SUCCESS)
         return redirect("admin:billing_billrun_change", obj.pk)
+
+    # A run bills a month: its first day ("1 novembre 2026") read as a due date.
+    @admin.display(description=_("period"), ordering="period")
+    def period_display(self, obj: BillRun) -> str:
+        return format_cldr_date(obj.period, "LLLL y", babel_locale())
 
     # BillRun.scope is a property: without a label the admin titled it "Scope" in every language.
     @admin.display(description=_("scope"))
@@ -827,7 +843,8 @@ class BillRunAdmin(AgencyScopedAdmin):
         return format_html(
             '<progress value="{}" max="100" data-testid="run-progress">{} %</progress> {} % · {}',
             obj.progress_percent, obj.progress_percent, obj.progress_percent,
-            _("%(done)s of %(total)s chunks") % {"done": obj.chunks_done, "total": obj.chunks_total},
+            ngettext("%(done)s of %(total)s chunk", "%(done)s of %(total)s chunks", obj.chunks_total)
+            % {"done": obj.chunks_done, "total": obj.chunks_total},
         )  # fmt: skip
 
     @admin.display(description=_("skipped accounts (no reading, no history)"))

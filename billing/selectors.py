@@ -420,3 +420,29 @@ def disconnection_in_force(*, account_id: int) -> bool:
     """A disconnection order waiting for the field team, or carried out and not
     yet followed by a reconnection order."""
     return bool(fetch_all(_DISCONNECTION_IN_FORCE_SQL, [account_id]))
+
+
+@dataclass(frozen=True)
+class OverdueBills:
+    """What an account owes past due today: the bills' numbers, oldest first, and
+    their total per currency (an account bills in one currency; the dict says so
+    rather than adding two)."""
+
+    numbers: list[str]
+    totals: dict[str, Decimal]
+
+
+def overdue_bills_by_account(*, account_ids: list[int], today: dt.date) -> dict[int, OverdueBills]:
+    """The overdue bills of several accounts in one query: a page of field orders
+    needs them for each order without a query per order."""
+    found: dict[int, OverdueBills] = {}
+    rows = (
+        Bill.objects.filter(Bill.overdue_q(today), account_id__in=account_ids)
+        .order_by("account_id", "due_date", "number")
+        .values_list("account_id", "number", "currency", "amount_due")
+    )
+    for account_id, number, currency, amount_due in rows:
+        entry = found.setdefault(account_id, OverdueBills(numbers=[], totals={}))
+        entry.numbers.append(number)
+        entry.totals[currency] = entry.totals.get(currency, Decimal(0)) + amount_due
+    return found

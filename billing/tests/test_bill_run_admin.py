@@ -132,3 +132,49 @@ def test_resuming_a_failed_run_bills_what_it_missed(
         client.post(reverse("admin:billing_billrun_changelist"), {"action": "resume", "_selected_action": [run.pk]})
     run.refresh_from_db()
     assert (run.status, run.billed, run.failed) == (BillRun.Status.FINISHED, 2, 0)
+
+
+def test_a_finished_runs_page_and_list_read_well_in_french(client: Client, superuser, two_agencies) -> None:
+    from billing.runs import bill_run_start
+
+    # A re-run that found every account billed: its only non-zero count is "already billed".
+    run = bill_run_start(period=dt.date(2026, 11, 1), chunk_size=1000)
+    BillRun.objects.filter(pk=run.pk).update(
+        status=BillRun.Status.FINISHED, finished_at=timezone.now(), chunks_total=1, chunks_done=1,
+        already_billed=37, billed=0,
+    )  # fmt: skip
+    client.force_login(superuser)
+    page = client.get(f"/fr/admin/billing/billrun/{run.pk}/change/").content.decode()
+    assert "Cette facturation est terminée." in page
+    assert "Terminée." not in page.split('class="help"', 1)[1].split("</p>", 1)[0]  # the status, not twice
+    assert "1 sur 1 lot" in page and "1 lots" not in page
+    assert "novembre 2026" in page and "1 novembre 2026" not in page
+
+    listing = client.get("/fr/admin/billing/billrun/").content.decode()
+    assert "déjà facturés" in listing.lower() and ">37<" in listing
+    assert "novembre 2026" in listing and "1 novembre 2026" not in listing
+
+
+def test_a_supervisors_start_page_offers_only_their_agency_and_one_button(
+    client: Client, supervisor, superuser, subscriber, two_agencies, django_capture_on_commit_callbacks
+) -> None:
+    client.force_login(supervisor)
+    page = client.get(ADD).content.decode()
+    select = re.search(r'<select name="agency".*?</select>', page, re.S).group(0)
+    assert "---------" not in select and "Vide : toutes les agences" not in page
+    assert re.search(rf'<option value="{subscriber.agency_id}" selected>', select)
+    assert re.findall(r'<input type="submit"[^>]*>', page) == [
+        '<input type="submit" value="Lancer la facturation" class="default" name="_save">'
+    ]
+    assert "Ajouter facturation" not in page and "› Lancer une facturation" in page.replace("&rsaquo;", "›")
+
+    # The pre-selected agency posts as the form sends it, and the run starts.
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(ADD, {"period": f"{PERIOD:%Y-%m}", "agency": subscriber.agency_id})
+    assert response.status_code == 302 and BillRun.objects.get().agency_id == subscriber.agency_id
+
+    # A superuser may still bill every agency: the empty choice stays, and says so.
+    client.force_login(superuser)
+    page = client.get(ADD).content.decode()
+    assert "---------" in re.search(r'<select name="agency".*?</select>', page, re.S).group(0)
+    assert "Vide : toutes les agences" in page

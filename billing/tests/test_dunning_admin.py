@@ -7,18 +7,22 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from decimal import Decimal
 from html import unescape
 
 import pytest
 from auditlog.models import LogEntry
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
-from django.utils import translation
+from django.utils import timezone, translation
 
 from accounts.models import ChannelKind
 from billing.dunning import dunning_account_settle, dunning_run, field_order_cancel
 from billing.models import Bill, FieldOrder, ServiceAccount
 from billing.tests.factories import BillFactory, ServiceAccountFactory
+from core.money import format_money
 from notifications.tests.factories import VerifiedChannelFactory
 
 pytestmark = pytest.mark.django_db
@@ -253,3 +257,61 @@ def test_the_arabic_sheet_keeps_each_value_beside_its_label_and_a_french_address
     assert f'<dd><bdi class="number">{account.display_number}</bdi></dd>' in page
     assert f'<dd><bdi class="number">{day(30):%d/%m/%Y}</bdi></dd>' in page
     assert "<dd><bdi>14 rue Ibn Khaldoun, Sfax</bdi></dd>" in page
+
+
+@pytest.mark.parametrize("language", ["fr", "ar"])
+def test_the_overdue_list_groups_account_numbers_and_names_the_agency_in_the_clerks_language(
+    client: Client, supervisor, subscriber, account, language: str
+) -> None:
+    today = timezone.localdate()
+    BillFactory(account=account, period=dt.date(2026, 1, 1), due_date=today - dt.timedelta(days=12))
+    agency = subscriber.agency
+    client.force_login(supervisor)
+    page = client.get(f"/{language}/admin/billing/overdueaccount/").content.decode()
+    assert account.display_number != account.number
+    assert f">{account.display_number}<" in page and f">{account.number}<" not in page
+    name, other = (agency.name_ar, agency.name_fr) if language == "ar" else (agency.name_fr, agency.name_ar)
+    assert f"{agency.code} {name}" in page and other not in page
+
+
+def test_the_disconnection_sheet_gives_the_overdue_amount_and_bills_in_one_query(
+    client: Client, clerk, subscriber, account, bill, disconnection, monkeypatch
+) -> None:
+    """The technician checks the subscriber's receipt against what is owed: the sheet
+    says how much, with its currency, and which bills; a bill not yet due is not owed."""
+    monkeypatch.setattr(timezone, "localdate", lambda *a, **k: day(31))
+    older = BillFactory(
+        account=account,
+        period=dt.date(2026, 9, 1),
+        due_date=day(-30),
+        amount_lines="30.500",
+        amount_total="40.000",
+        amount_due="40.000",
+    )
+    not_due = BillFactory(account=account, period=dt.date(2026, 11, 1), due_date=day(40))
+    client.force_login(clerk)
+    with translation.override("fr"):
+        response = act(client, "print_sheets", disconnection)
+        owed = re.sub(r"\s+", " ", format_money(bill.amount_due + Decimal(older.amount_due), "TND"))
+    text = sheet_text(response)
+    assert owed.startswith("99,500")
+    assert f"Montant en retard {owed}" in text and f"Factures en retard {older.number}" in text
+    assert f'{older.number}</bdi>, <bdi class="number">{bill.number}</bdi>' in response.content.decode()
+    assert not_due.number not in text
+
+    with translation.override("ar"):
+        text = sheet_text(act(client, "print_sheets", disconnection))
+    assert "الفواتير المتأخرة" in text and re.sub(r"\s+", " ", format_money(Decimal("99.5"), "TND", "ar")) in text
+
+    # A second order adds no query: the bills of every sheet come in one.
+    other_account = ServiceAccountFactory(subscriber=subscriber)
+    BillFactory(account=other_account, period=dt.date(2026, 10, 1), due_date=DUE)
+    dunning_run(today=day(15))
+    dunning_run(today=day(30))
+    second = FieldOrder.objects.get(account=other_account)
+    FieldOrder.objects.filter(pk__in=[disconnection.pk, second.pk]).update(status=FieldOrder.Status.TO_PRINT)
+    with CaptureQueriesContext(connection) as one:
+        act(client, "print_sheets", disconnection)
+    with CaptureQueriesContext(connection) as two:
+        act(client, "print_sheets", disconnection, second)
+    assert len([q for q in two if "billing_bill" in q["sql"]]) == len([q for q in one if "billing_bill" in q["sql"]])
