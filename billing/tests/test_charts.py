@@ -34,7 +34,7 @@ def test_energy_keeps_dropping_its_trailing_zeros() -> None:
 
 
 def test_value_labels_have_room_for_their_longest_on_a_phone() -> None:
-    """"1.000" in Arabic was drawn as "1.00": the label ran past the chart's edge.
+    """Arabic "1.000" was drawn as "1.00": the label ran past the chart's edge.
     The phone draws labels at 17 units, a digit about 0.6 em wide."""
     for language, rtl in (("ar", True), ("fr", False)):
         page = consumption_page(points("640", "1000", "870"), unit="kWh", rtl=rtl, locale=babel_locale(language))
