@@ -14,7 +14,7 @@ import re
 from typing import Any
 
 import pytest
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from accounts.models import ChannelKind, ContactChannel
 from billing.demo import DEMO_SUBSCRIBER_EMAIL
@@ -94,15 +94,30 @@ def test_bills_list_is_a_compact_card_per_bill_on_a_phone(live_server, demo, new
     assert_no_sideways_scroll(page, "bills list")
     rows = page.locator("table.bills tbody tr")
     assert rows.count() >= 5
-    for index in range(5):
+    with translation.override(language):
+        kinds = tuple(str(kind.label) for kind in ServiceKind)
+    settled = 0
+    for index in range(rows.count()):
         row = rows.nth(index)
-        for cell in ("period", "amount-due", "status"):
+        # A paid bill shows its total and its badge, not "0,000 due".
+        is_settled = row.locator("[data-cell=amount-due][data-settled]").count() == 1
+        settled += is_settled
+        if index >= 5 and not is_settled:
+            continue
+        cells = ("period", "total", "status") if is_settled else ("period", "total", "amount-due", "status")
+        for cell in cells:
             box = row.locator(f"[data-cell={cell}]").bounding_box()
             assert box, f"row {index}: no {cell}"
             assert box["x"] >= 0 and box["x"] + box["width"] <= PHONE["width"] + 1, f"row {index}: {cell} at {box}"
+        if is_settled:
+            assert row.locator("[data-cell=amount-due]").bounding_box() is None, f"row {index}: a paid bill's 0 due"
+        # The service beside the account number, not the number alone.
+        account = row.locator("[data-cell=account]").inner_text()
+        assert any(kind in account for kind in kinds), f"row {index}: {account!r}"
         # Compact: a bill takes a few lines, not a screenful.
         row_box = row.bounding_box()
         assert row_box and row_box["height"] < 150, f"row {index} is {row_box['height']}px high"
+    assert settled, "the demo's paid bills"
     # An account number never wraps mid-number.
     number = rows.first.locator("bdi.number")
     height, line = number.evaluate(
