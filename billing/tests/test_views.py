@@ -278,7 +278,9 @@ def test_bill_list_card_shows_service_total_and_paid_not_zero_due(
 ) -> None:
     """On a phone a paid bill read "Montant dû 0,000 DT" and only an account number."""
     account = ServiceAccountFactory(subscriber=subscriber, kind="water")
-    BillFactory(account=account, period=dt.date(2026, 8, 1), status=Bill.Status.PAID, amount_paid="59.500", amount_due=0)
+    BillFactory(
+        account=account, period=dt.date(2026, 8, 1), status=Bill.Status.PAID, amount_paid="59.500", amount_due=0
+    )
     BillFactory(account=account, period=dt.date(2026, 9, 1))
     body = subscriber_client.get(f"/{language}/bills/").content.decode()
     open_row, paid_row = _bill_rows(body)
