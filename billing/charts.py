@@ -24,6 +24,16 @@ from .selectors import ConsumptionPoint
 # "10,61 Go", never "10,611 Go"); other units drop their trailing zeros.
 FIXED_PLACES: dict[str, int] = {Unit.GB: 2}
 
+
+def format_usage(value: Decimal, *, unit: str, locale: Locale) -> str:
+    """A month's usage of `unit` as the consumption page writes it ("10,61" Go),
+    for the other pages that quote it (the plan-change preview)."""
+    places = FIXED_PLACES.get(unit)
+    if places is None:
+        return format_quantity(value, locale=locale)
+    return format_quantity_fixed(value, places, locale=locale)
+
+
 # Small drawing units; a phone scales the 480-unit chart down to about 320 px, so the
 # stylesheet draws the labels larger there (at least 11 px on the screen) and the
 # value labels get a wider margin.
