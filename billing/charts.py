@@ -41,9 +41,9 @@ WIDTH, HEIGHT = 480, 200
 PAD_START, PAD_END, PAD_TOP, PAD_BOTTOM = 52, 6, 10, 26
 # The value labels stand LABEL_GAP units from the plot. PAD_START is a minimum: it
 # grows with the longest label, estimated at the phone's font size (the stylesheet's
-# 17 units, its largest) and a digit's advance (about 0.6 em, a little more in the
-# Arabic fonts), so "1.000" or "10 000" is never cut at the edge of the chart.
-LABEL_GAP, AXIS_FONT_SIZE, CHAR_EM = 6, 17, 0.62
+# 17 units, its largest) and a digit's advance (0.636 em in DejaVu Sans, a phone's
+# usual fallback; separators are narrower), so "1.000" or "10 000" is never cut.
+LABEL_GAP, AXIS_FONT_SIZE, CHAR_EM = 6, 17, 0.64
 
 
 @dataclass(frozen=True)
