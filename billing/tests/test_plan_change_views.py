@@ -339,10 +339,8 @@ def test_the_preview_lists_the_usage_as_the_consumption_page_writes_it(
     ConsumptionFactory(account=account, period=dt.date(2026, 10, 1), unit=Unit.GB, quantity=Decimal("10.611"))
     ConsumptionFactory(account=account, period=dt.date(2026, 10, 1), unit=Unit.MINUTES, quantity=Decimal("230"))
     client.force_login(subscriber.user)
-    with translation.override(language):
-        url = change_url(account)
-    page = body(client.get(url, {"plan": small.pk}))
-    with translation.override(language):
+    with translation.override(language):  # restored after: the request leaves its language active
+        page = body(client.get(change_url(account), {"plan": small.pk}))
         gb, minutes = str(Unit.GB.label), str(Unit.MINUTES.label)
     hint = re.search(r"<p class=\"hint\">[^<]*?:\s*(<bdi>.*?)</p>", page, re.S)
     assert hint, page

@@ -6,7 +6,7 @@ from decimal import Decimal
 import pytest
 from django.test import Client
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from accounts.models import Subscriber
 from billing.models import Bill, Consumption, Unit
@@ -282,7 +282,8 @@ def test_bill_list_card_shows_service_total_and_paid_not_zero_due(
         account=account, period=dt.date(2026, 8, 1), status=Bill.Status.PAID, amount_paid="59.500", amount_due=0
     )
     BillFactory(account=account, period=dt.date(2026, 9, 1))
-    body = subscriber_client.get(f"/{language}/bills/").content.decode()
+    with translation.override(language):  # restored after: the request leaves its language active
+        body = subscriber_client.get(reverse("billing:bill_list")).content.decode()
     open_row, paid_row = _bill_rows(body)
     for row in (open_row, paid_row):
         account_cell = row.split('data-cell="account">', 1)[1].split("</td>", 1)[0]
