@@ -3,6 +3,7 @@ readable on a phone that has neither."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
@@ -23,11 +24,26 @@ from .selectors import ConsumptionPoint
 # "10,61 Go", never "10,611 Go"); other units drop their trailing zeros.
 FIXED_PLACES: dict[str, int] = {Unit.GB: 2}
 
+
+def format_usage(value: Decimal, *, unit: str, locale: Locale) -> str:
+    """A month's usage of `unit` as the consumption page writes it ("10,61" Go),
+    for the other pages that quote it (the plan-change preview)."""
+    places = FIXED_PLACES.get(unit)
+    if places is None:
+        return format_quantity(value, locale=locale)
+    return format_quantity_fixed(value, places, locale=locale)
+
+
 # Small drawing units; a phone scales the 480-unit chart down to about 320 px, so the
 # stylesheet draws the labels larger there (at least 11 px on the screen) and the
 # value labels get a wider margin.
 WIDTH, HEIGHT = 480, 200
 PAD_START, PAD_END, PAD_TOP, PAD_BOTTOM = 52, 6, 10, 26
+# The value labels stand LABEL_GAP units from the plot. PAD_START is a minimum: it
+# grows with the longest label, estimated at the phone's font size (the stylesheet's
+# 17 units, its largest) and a digit's advance (0.636 em in DejaVu Sans, a phone's
+# usual fallback; separators are narrower), so "1.000" or "10 000" is never cut.
+LABEL_GAP, AXIS_FONT_SIZE, CHAR_EM = 6, 17, 0.64
 
 
 @dataclass(frozen=True)
@@ -64,16 +80,34 @@ def _nice_ceiling(value: Decimal) -> Decimal:
     return value
 
 
-def bar_chart(points: list[ConsumptionPoint], *, rtl: bool, month_labels: list[str]) -> Chart:
-    """Bars oldest to newest, left to right, or right to left for Arabic."""
-    plot_width = WIDTH - PAD_START - PAD_END
+def start_padding(labels: list[str]) -> int:
+    """Room before the plot for the longest value label, never less than PAD_START."""
+    longest = max((len(label) for label in labels), default=0)
+    return max(PAD_START, LABEL_GAP + math.ceil(longest * AXIS_FONT_SIZE * CHAR_EM))
+
+
+def bar_chart(
+    points: list[ConsumptionPoint],
+    *,
+    rtl: bool,
+    month_labels: list[str],
+    value_label: Callable[[Decimal], str] | None = None,
+) -> Chart:
+    """Bars oldest to newest, left to right, or right to left for Arabic.
+
+    `value_label` formats the gridlines' values as `chart_marks` will draw them,
+    so the start padding makes room for the longest."""
     plot_height = HEIGHT - PAD_TOP - PAD_BOTTOM
     top = _nice_ceiling(max((p.quantity for p in points), default=Decimal(0)))
+    fractions = (0, 0.5, 1)
+    values = [top * Decimal(str(f)) for f in fractions]
+    pad_start = start_padding([value_label(v) for v in values]) if value_label else PAD_START
+    plot_width = WIDTH - pad_start - PAD_END
     slot = plot_width / max(len(points), 1)
     bars = []
     for i, (point, month) in enumerate(zip(points, month_labels, strict=True)):
         h = float(point.quantity / top) * plot_height
-        x = PAD_START + i * slot + slot * 0.15
+        x = pad_start + i * slot + slot * 0.15
         if rtl:
             x = WIDTH - x - slot * 0.7
         bars.append(
@@ -88,13 +122,13 @@ def bar_chart(points: list[ConsumptionPoint], *, rtl: bool, month_labels: list[s
                 minor=i % 8 != 0,
             )
         )
-    gridlines = [(round(PAD_TOP + plot_height * (1 - f), 1), top * Decimal(str(f))) for f in (0, 0.5, 1)]
+    gridlines = [(round(PAD_TOP + plot_height * (1 - f), 1), v) for f, v in zip(fractions, values, strict=True)]
     return Chart(
         width=WIDTH,
         height=HEIGHT,
         bars=bars,
         gridlines=gridlines,
-        axis_x=WIDTH - PAD_START + 6 if rtl else PAD_START - 6,
+        axis_x=WIDTH - pad_start + LABEL_GAP if rtl else pad_start - LABEL_GAP,
         axis_anchor="start" if rtl else "end",
         baseline_y=PAD_TOP + plot_height,
     )
@@ -168,7 +202,12 @@ def consumption_page(
         return number(value) if places is None else format_quantity_fixed(value, places, locale=locale)
 
     # CLDR's short months under the bars ("juil. 25"), clearer than Django's ("Jui 25").
-    chart = bar_chart(points, rtl=rtl, month_labels=[format_cldr_date(p.period, "MMM yy", locale) for p in points])
+    chart = bar_chart(
+        points,
+        rtl=rtl,
+        month_labels=[format_cldr_date(p.period, "MMM yy", locale) for p in points],
+        value_label=number,
+    )
     rows = []
     for point in reversed(points):
         change = point.change_percent

@@ -249,8 +249,9 @@ class PlanChangePreview:
         return self.mode == PlanChange.Mode.IMMEDIATE
 
     @property
-    def usage_lines(self) -> list[tuple[str, Decimal]]:
-        return [(str(Unit(unit).label), quantity) for unit, quantity in self.usage.items()]
+    def usage_lines(self) -> list[tuple[str, str, Decimal]]:
+        """(unit, its label, quantity): the unit picks the quantity's format (`usage`)."""
+        return [(unit, str(Unit(unit).label), quantity) for unit, quantity in self.usage.items()]
 
     @property
     def monthly_fee_change(self) -> Decimal:

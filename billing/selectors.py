@@ -131,6 +131,7 @@ class BillRow:
     currency: str
     status: str
     account_number: str
+    account_kind: str
 
     @property
     def display_account_number(self) -> str:
@@ -138,6 +139,9 @@ class BillRow:
 
     def get_status_display(self) -> str:
         return Bill.Status(self.status).label
+
+    def get_account_kind_display(self) -> str:
+        return ServiceKind(self.account_kind).label
 
     def is_overdue(self, today: dt.date) -> bool:
         return Bill.is_overdue_given(
@@ -250,6 +254,7 @@ def bill_page(
                 currency=r[5],
                 status=r[6],
                 account_number=r[7],
+                account_kind=r[8],
             )
             for r in rows
         ],
@@ -260,7 +265,7 @@ def bill_page(
 
 def _bill_rows(body: str, params: list, number: int, per_page: int) -> list[tuple]:
     sql = (
-        "SELECT b.number, b.period, b.due_date, b.amount_total, b.amount_due, b.currency, b.status, a.number, "
+        "SELECT b.number, b.period, b.due_date, b.amount_total, b.amount_due, b.currency, b.status, a.number, a.kind, "
         f"COUNT(*) OVER () {body} ORDER BY b.period DESC, a.number LIMIT %s OFFSET %s"
     )
     return fetch_all(sql, [*params, per_page, (number - 1) * per_page])

@@ -32,6 +32,7 @@ from jinja2 import Environment, pass_context
 from jinja2.runtime import Context
 from markupsafe import Markup, escape
 
+from billing.charts import format_usage
 from billing.models import Bill
 from core.dates import format_cldr_date
 from core.money import babel_locale, format_meter, format_money, format_quantity, format_unit_price
@@ -141,6 +142,12 @@ def quantity(context: Context, value: Decimal | None) -> str:
 
 
 @pass_context
+def usage(context: Context, value: Decimal | None, unit: str) -> str:
+    """A quantity of `unit` as the consumption page writes it (data in two decimals)."""
+    return "" if value is None else format_usage(value, unit=unit, locale=context["page_locale"])
+
+
+@pass_context
 def meter(context: Context, value: Decimal | None) -> str:
     return format_meter(value, locale=context["page_locale"])
 
@@ -210,7 +217,7 @@ def environment(**options: Any) -> Environment:
     )
     env.filters.update(
         money=money, unit_price=unit_price, quantity=quantity, month=month, longdate=longdate, meter=meter,
-        hhmm=hhmm, status_badge=status_badge, clock=clock, weekday=weekday,
+        hhmm=hhmm, status_badge=status_badge, clock=clock, weekday=weekday, usage=usage,
     )  # fmt: skip
     return env
 

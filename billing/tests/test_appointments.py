@@ -1,10 +1,11 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 
 import pytest
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from accounts.models import ChannelKind
 from billing.appointments import (
@@ -17,7 +18,9 @@ from billing.messages import APPOINTMENT_NOTICE, APPOINTMENT_REMINDER
 from billing.models import Appointment
 from billing.numbers import format_account_number
 from billing.tests.factories import ServiceAccountFactory
+from core.dates import format_cldr_date
 from core.exceptions import ApplicationError
+from core.money import babel_locale
 from notifications.models import Message
 from notifications.tests.factories import VerifiedChannelFactory
 
@@ -95,7 +98,12 @@ def test_the_dashboard_shows_the_visit_and_takes_one_move_request(csrf_client, s
         date=today + dt.timedelta(days=5), window_start=dt.time(8), window_end=dt.time(12), scheduled_by=supervisor,
     )  # fmt: skip
     page = csrf_client.get(reverse("billing:dashboard")).content.decode()
-    assert 'data-testid="appointment"' in page and (today + dt.timedelta(days=5)).strftime("%d/%m/%Y") in page
+    # Written out as every other date of the page ("10 décembre 2026"), not 10/12/2026.
+    assert 'data-testid="appointment"' in page and long_date(page, today + dt.timedelta(days=5)) in page
+    assert not re.search(r"\d\d/\d\d/\d{4}", page)
+    with translation.override("ar"):
+        arabic = csrf_client.get(reverse("billing:dashboard")).content.decode()
+    assert 'lang="ar"' in arabic and long_date(arabic, today + dt.timedelta(days=5)) in arabic
     assert "08:00–12:00" in page and format_account_number(visit.account.number) in page
     # A visit already done, or one whose day has passed, is not "upcoming".
     done = appointment_schedule(
@@ -120,7 +128,14 @@ def test_the_dashboard_shows_the_visit_and_takes_one_move_request(csrf_client, s
     assert csrf_client.post(url, {"preferred_date": "nonsense", "csrfmiddlewaretoken": token}).status_code == 302
     page = csrf_client.get(reverse("billing:dashboard")).content.decode()
     assert "<details>" not in page  # the form is gone once asked
-    assert (today + dt.timedelta(days=9)).strftime("%d/%m/%Y") in page
+    assert long_date(page, today + dt.timedelta(days=9)) in page
+    assert not re.search(r"\d\d/\d\d/\d{4}", page)
+
+
+def long_date(page: str, day: dt.date) -> str:
+    """`day` as the page's language writes a date out."""
+    language = re.search(r'<html lang="(\w+)"', page).group(1)
+    return format_cldr_date(day, "d MMMM y", babel_locale(language))
 
 
 @pytest.mark.django_db

@@ -11,14 +11,15 @@ from __future__ import annotations
 
 import itertools
 import re
+from decimal import Decimal
 from typing import Any
 
 import pytest
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from accounts.models import ChannelKind, ContactChannel
 from billing.demo import DEMO_SUBSCRIBER_EMAIL
-from billing.models import ServiceKind
+from billing.models import Consumption, ServiceKind, Unit
 from billing.tests.browser import (
     assert_no_sideways_scroll,
     login,
@@ -94,15 +95,30 @@ def test_bills_list_is_a_compact_card_per_bill_on_a_phone(live_server, demo, new
     assert_no_sideways_scroll(page, "bills list")
     rows = page.locator("table.bills tbody tr")
     assert rows.count() >= 5
-    for index in range(5):
+    with translation.override(language):
+        kinds = tuple(str(kind.label) for kind in ServiceKind)
+    settled = 0
+    for index in range(rows.count()):
         row = rows.nth(index)
-        for cell in ("period", "amount-due", "status"):
+        # A paid bill shows its total and its badge, not "0,000 due".
+        is_settled = row.locator("[data-cell=amount-due][data-settled]").count() == 1
+        settled += is_settled
+        if index >= 5 and not is_settled:
+            continue
+        cells = ("period", "total", "status") if is_settled else ("period", "total", "amount-due", "status")
+        for cell in cells:
             box = row.locator(f"[data-cell={cell}]").bounding_box()
             assert box, f"row {index}: no {cell}"
             assert box["x"] >= 0 and box["x"] + box["width"] <= PHONE["width"] + 1, f"row {index}: {cell} at {box}"
+        if is_settled:
+            assert row.locator("[data-cell=amount-due]").bounding_box() is None, f"row {index}: a paid bill's 0 due"
+        # The service beside the account number, not the number alone.
+        account = row.locator("[data-cell=account]").inner_text()
+        assert any(kind in account for kind in kinds), f"row {index}: {account!r}"
         # Compact: a bill takes a few lines, not a screenful.
         row_box = row.bounding_box()
         assert row_box and row_box["height"] < 150, f"row {index} is {row_box['height']}px high"
+    assert settled, "the demo's paid bills"
     # An account number never wraps mid-number.
     number = rows.first.locator("bdi.number")
     height, line = number.evaluate(
@@ -194,6 +210,29 @@ def test_chart_labels_read_11px_and_phone_numbers_stay_whole_on_a_phone(live_ser
     for _, left, right, _ in sizes:
         assert svg["x"] - 1 <= left and right <= svg["x"] + svg["width"] + 1, "a label is cut by the chart's edge"
     shot(page, f"{language}-consumption-labels-mobile")
+
+
+@pytest.mark.parametrize("language", ["ar", "fr"])
+def test_value_labels_are_whole_on_a_phone_for_every_service(live_server, demo, new_page, language):
+    """The top value label read "1.00" for "1.000" in Arabic: the chart's start
+    padding did not grow with the label. Measured in the drawing's own units, no slack."""
+    # Last month's electricity near 1 000 kWh: a top label of "1.000" ("1 000" in French).
+    electricity = demo.accounts[ServiceKind.ELECTRICITY]
+    last = Consumption.objects.filter(account=electricity, unit=Unit.KWH).latest("period")
+    Consumption.objects.filter(pk=last.pk).update(quantity=Decimal("950"))
+    page = new_page(PHONE)
+    login(page, live_server.url, language, DEMO_SUBSCRIBER_EMAIL)
+    widest = 0.0
+    for kind, account in demo.accounts.items():
+        page.goto(f"{live_server.url}/{language}/accounts/{account.number}/consumption/")
+        boxes = page.locator("svg[data-testid=consumption-chart] text.axis:not([text-anchor=middle])").evaluate_all(
+            "labels => labels.map(t => { const b = t.getBBox(); return [t.textContent, b.x, b.x + b.width]; })"
+        )
+        assert len(boxes) == 3, kind
+        for text, left, right in boxes:
+            assert 0 <= left and right <= 480, f"{kind}: {text!r} drawn from {left:.1f} to {right:.1f} of 0-480"
+            widest = max(widest, right - left)
+    assert widest > 45, "the electricity chart's top label is 1 000"
 
     for kind in (ChannelKind.SMS, ChannelKind.WHATSAPP):
         ContactChannel.objects.get_or_create(

@@ -327,3 +327,23 @@ def test_the_changelist_searches_by_account_number_as_read_out(client: Client, s
     spoken = re.sub(r"(\d{3})(\d{3})(\d{4})", r"\1 \2 \3", pending.account.number)
     result = client.get(_changelist(), {"q": spoken}).context["cl"].result_list
     assert [c.pk for c in result] == [pending.pk]
+
+
+@pytest.mark.parametrize(("language", "separator"), [("ar", "، "), ("fr", ", ")])
+def test_the_preview_lists_the_usage_as_the_consumption_page_writes_it(
+    client: Client, subscriber, small, big, language: str, separator: str
+) -> None:
+    """The usage read "10,611 Go, 230 min" in Arabic too: a Latin comma, and a
+    data volume in three decimals where the consumption page shows two."""
+    account = ServiceAccountFactory(subscriber=subscriber, kind=ServiceKind.MOBILE, plan=big)
+    ConsumptionFactory(account=account, period=dt.date(2026, 10, 1), unit=Unit.GB, quantity=Decimal("10.611"))
+    ConsumptionFactory(account=account, period=dt.date(2026, 10, 1), unit=Unit.MINUTES, quantity=Decimal("230"))
+    client.force_login(subscriber.user)
+    with translation.override(language):  # restored after: the request leaves its language active
+        page = body(client.get(change_url(account), {"plan": small.pk}))
+        gb, minutes = str(Unit.GB.label), str(Unit.MINUTES.label)
+    hint = re.search(r"<p class=\"hint\">[^<]*?:\s*(<bdi>.*?)</p>", page, re.S)
+    assert hint, page
+    items = re.findall(r"<bdi>([^<]*)</bdi>", hint.group(1))
+    assert sorted(items) == sorted([f"10,61 {gb}", f"230 {minutes}"])
+    assert hint.group(1).count(f"</bdi>{separator}<bdi>") == 1

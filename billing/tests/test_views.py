@@ -6,7 +6,7 @@ from decimal import Decimal
 import pytest
 from django.test import Client
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from accounts.models import Subscriber
 from billing.models import Bill, Consumption, Unit
@@ -265,3 +265,32 @@ def test_the_bill_number_to_give_at_the_counter_reads_left_to_right_in_arabic(
     page = subscriber_client.get(f"/{language}/bills/{late.number}/").content.decode()
     alert = page.split('role="alert"', 1)[1].split("</div>", 1)[0]
     assert f'<bdi class="number">{late.number}</bdi>' in alert
+
+
+def _bill_rows(body: str) -> list[str]:
+    tbody = body.split('<table class="table bills">', 1)[1].split("</tbody>", 1)[0]
+    return [row.split("</tr>", 1)[0] for row in tbody.split("<tr>")[2:]]
+
+
+@pytest.mark.parametrize(("language", "service", "total_label"), [("fr", "Eau", "Total"), ("ar", "الماء", "المجموع")])
+def test_bill_list_card_shows_service_total_and_paid_not_zero_due(
+    subscriber_client: Client, subscriber: Subscriber, language: str, service: str, total_label: str
+) -> None:
+    """On a phone a paid bill read "Montant dû 0,000 DT" and only an account number."""
+    account = ServiceAccountFactory(subscriber=subscriber, kind="water")
+    BillFactory(
+        account=account, period=dt.date(2026, 8, 1), status=Bill.Status.PAID, amount_paid="59.500", amount_due=0
+    )
+    BillFactory(account=account, period=dt.date(2026, 9, 1))
+    with translation.override(language):  # restored after: the request leaves its language active
+        body = subscriber_client.get(reverse("billing:bill_list")).content.decode()
+    open_row, paid_row = _bill_rows(body)
+    for row in (open_row, paid_row):
+        account_cell = row.split('data-cell="account">', 1)[1].split("</td>", 1)[0]
+        assert service in account_cell and account.display_number in account_cell
+        total_cell = row.split('data-cell="total">', 1)[1].split("</td>", 1)[0]
+        assert f'<span class="sm-label">{total_label} </span>' in total_cell and "59" in total_cell
+    # The paid bill's zero amount due steps aside on a phone; its badge says paid.
+    assert 'data-cell="amount-due" data-settled>' in paid_row
+    assert 'data-cell="amount-due">' in open_row
+    assert 'data-cell="amount-due"' in paid_row and "badge" in paid_row.split('data-cell="status">', 1)[1]
