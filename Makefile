@@ -28,7 +28,8 @@ $(VENV)/.installed-dev: $(VENV)/.installed-run requirements-dev.txt
 # kept under var/, so sessions survive a restart; the tests' are made per run.
 DEMO_KEY := var/demo-secret-key
 DEMO_SECRETS := $(DEMO_KEY) var/demo-callback-token var/demo-whatsapp-secret var/demo-konnect-key
-DEMO_ENV = DEBUG=1 SECRET_KEY="$$(cat $(DEMO_KEY))" \
+# SITE_URL: the links in the demo's messages and bill QR codes point at this server.
+DEMO_ENV = DEBUG=1 SECRET_KEY="$$(cat $(DEMO_KEY))" SITE_URL="http://$(HOST):$(PORT)" \
 	AFRICASTALKING_CALLBACK_TOKEN="$$(cat var/demo-callback-token)" WHATSAPP_APP_SECRET="$$(cat var/demo-whatsapp-secret)" \
 	KONNECT_API_URL="http://127.0.0.1:$(KONNECT_PORT)" KONNECT_API_KEY="$$(cat var/demo-konnect-key)" \
 	KONNECT_WALLET_ID=5f7a209aeb3f76490ac4a3d1
