@@ -222,27 +222,35 @@ def test_page_links_are_what_reverse_writes(language: str, subscriber) -> None:
             assert url(name, *args) == reverse(name, args=args)
 
 
+def _overdue_bill(subscriber: Subscriber) -> Bill:
+    """A bill of the subscriber's, 40 days past due."""
+    today = timezone.localdate()
+    return BillFactory(
+        account=ServiceAccountFactory(subscriber=subscriber), period=dt.date(2020, 1, 1),
+        issue_date=today - dt.timedelta(days=60), due_date=today - dt.timedelta(days=40), status=Bill.Status.OVERDUE,
+    )  # fmt: skip
+
+
+def _alert(page: str) -> str:
+    """The page's alert box (the overdue warning)."""
+    return page.split('role="alert"', 1)[1].split("</div>", 1)[0]
+
+
 @pytest.mark.parametrize("language", ["ar", "fr"])
 def test_overdue_warning_links_to_the_pay_page_and_the_agencies(
     subscriber_client: Client, subscriber: Subscriber, language: str
 ) -> None:
     """Issue 10: the warning offers something to act on, online and in person."""
-    account = ServiceAccountFactory(subscriber=subscriber)
-    today = timezone.localdate()
-    late = BillFactory(
-        account=account, period=dt.date(2020, 1, 1), issue_date=today - dt.timedelta(days=60),
-        due_date=today - dt.timedelta(days=40), status=Bill.Status.OVERDUE,
-    )  # fmt: skip
+    late = _overdue_bill(subscriber)
+    account = late.account
     pay = f"/{language}/accounts/{account.number}/pay/"
     agencies = f"/{language}/agencies/"
 
-    dashboard = subscriber_client.get(f"/{language}/dashboard/").content.decode()
-    alert = dashboard.split('role="alert"', 1)[1].split("</div>", 1)[0]
+    alert = _alert(subscriber_client.get(f"/{language}/dashboard/").content.decode())
     assert f'href="{pay}"' in alert
     assert f'href="{agencies}"' in alert
 
-    page = subscriber_client.get(f"/{language}/bills/{late.number}/").content.decode()
-    alert = page.split('role="alert"', 1)[1].split("</div>", 1)[0]
+    alert = _alert(subscriber_client.get(f"/{language}/bills/{late.number}/").content.decode())
     assert f'href="{pay}?bill={late.number}"' in alert
     assert f'href="{agencies}"' in alert
     assert late.number in alert  # the reference to give at the counter
@@ -256,15 +264,9 @@ def test_the_bill_number_to_give_at_the_counter_reads_left_to_right_in_arabic(
     Arabic letters before it make both halves Arabic numbers, and the hyphen between
     them then takes the sentence's direction. The number is isolated, left to right,
     as in the page's heading, so a clerk is not given the halves swapped."""
-    account = ServiceAccountFactory(subscriber=subscriber)
-    today = timezone.localdate()
-    late = BillFactory(
-        account=account, period=dt.date(2020, 1, 1), issue_date=today - dt.timedelta(days=60),
-        due_date=today - dt.timedelta(days=40), status=Bill.Status.OVERDUE,
-    )  # fmt: skip
+    late = _overdue_bill(subscriber)
     page = subscriber_client.get(f"/{language}/bills/{late.number}/").content.decode()
-    alert = page.split('role="alert"', 1)[1].split("</div>", 1)[0]
-    assert f'<bdi class="number">{late.number}</bdi>' in alert
+    assert f'<bdi class="number">{late.number}</bdi>' in _alert(page)
 
 
 def _bill_rows(body: str) -> list[str]:
