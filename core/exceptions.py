@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class ApplicationError(Exception):
     code = "application_error"
@@ -12,3 +14,9 @@ class ApplicationError(Exception):
         if code:
             self.code = code
         self.extra = extra or {}
+
+
+def error_body(*, code: str, message: str, details: dict | None = None) -> dict[str, Any]:
+    """The signed API's one error shape (README "Bank and wallet API"), for the API's
+    views and for the middleware that refuses a request before any view runs."""
+    return {"error": {"code": code, "message": message, "details": details or {}}}

@@ -13,6 +13,7 @@ from django.middleware.locale import LocaleMiddleware
 from django.utils.cache import add_never_cache_headers, patch_cache_control
 from django_otp.middleware import OTPMiddleware
 
+from .exceptions import error_body
 from .hostile import text_is_storable
 
 FORM_URLENCODED = "application/x-www-form-urlencoded"
@@ -39,13 +40,7 @@ class RefuseUnstorableInputMiddleware:
             if request.path_info.startswith(API_PREFIX):
                 # The bank API's errors are always JSON in its one shape (README "Bank and wallet API").
                 return JsonResponse(
-                    {
-                        "error": {
-                            "code": "validation_error",
-                            "message": "The request holds a character that cannot be stored.",
-                            "details": {},
-                        }
-                    },
+                    error_body(code="validation_error", message="The request holds a character that cannot be stored."),
                     status=400,
                 )
             return HttpResponseBadRequest(b"Bad request: the request holds a character that cannot be stored.")

@@ -30,7 +30,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from core.exceptions import ApplicationError
+from core.exceptions import ApplicationError, error_body
 from core.sql import columns, fetch_all, insert_returning, instance_from_row
 
 from .crypto import SecretUnreadable, secret_open
@@ -70,10 +70,6 @@ _TIMESTAMP = re.compile(r"^[0-9]{1,12}$")
 
 class ApiError(ApplicationError):
     """A refusal of the API layer itself (signature, shape), with a stable code."""
-
-
-def error_body(*, code: str, message: str, details: dict | None = None) -> dict[str, Any]:
-    return {"error": {"code": code, "message": message, "details": details or {}}}
 
 
 # --- Authentication --------------------------------------------------------
