@@ -560,10 +560,10 @@ new_bills AS (
     -- credit (its line is added after, _CARRY_SQL, for these few bills).
     CROSS JOIN LATERAL (SELECT GREATEST(-(t.amount_lines + x.tax), 0) AS carried) c
     ORDER BY b.account_id
-    -- A bill of the period written meanwhile (another run, bill_issue) is skipped. Only
-    -- that constraint is the arbiter: checking all three unique indexes before each row
-    -- cost a quarter of the bills' insert (the number is the account's and the period's).
-    ON CONFLICT (account_id, period) DO NOTHING
+    -- A bill of the period written meanwhile (another run, bill_issue) is skipped. Every
+    -- unique index is an arbiter: with (account, period) alone, two runs racing for an
+    -- account failed on the bill number's index instead (it is the same key, spelt out).
+    ON CONFLICT DO NOTHING
     RETURNING id, account_id, amount_total, is_estimated
 ),
 new_lines AS (
